@@ -1,0 +1,106 @@
+// Command source-stripe is a Stripe source connector that speaks the Airbyte
+// protocol: spec, check, discover and read, with Airbyte messages as JSON
+// lines on stdout and human-readable logs on stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"source-stripe/commands"
+	"source-stripe/protocol"
+	"source-stripe/streams"
+)
+
+const usage = `source-stripe reads a Stripe account and writes Airbyte protocol messages to stdout.
+
+Usage:
+  source-stripe spec
+  source-stripe check    --config FILE
+  source-stripe discover --config FILE
+  source-stripe read     --config FILE [--catalog FILE] [--state FILE] [--streams a,b]
+
+Without --config, the key comes from STRIPE_API_KEY and every other setting
+takes its default. STRIPE_API_BASE replaces https://api.stripe.com (for tests
+and stripe-mock). Run "source-stripe COMMAND --help" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a command and is the one place where an error becomes a
+// TRACE ERROR and an exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	out := protocol.NewWriter(stdout)
+	env := commands.Env{Out: out, Stderr: stderr, Getenv: os.Getenv}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	command := args[0]
+	flags := pflag.NewFlagSet(command, pflag.ContinueOnError)
+	flags.SetOutput(stderr)
+	configPath := flags.String("config", "", "path to the config JSON (its schema: source-stripe spec); default: STRIPE_API_KEY from the environment")
+	var opts commands.ReadOptions
+	switch command {
+	case "spec":
+	case "check", "discover":
+	case "read":
+		flags.StringVar(&opts.CatalogPath, "catalog", "", "path to the configured catalog JSON; default: every stream in its best sync mode")
+		flags.StringVar(&opts.StatePath, "state", "", "path to the state JSON of an earlier read, to resume from it")
+		flags.StringSliceVar(&opts.Streams, "streams", nil, "read only these streams (comma-separated)")
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", command, usage)
+		return 2
+	}
+	if command == "spec" {
+		flags.MarkHidden("config")
+	}
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "Usage of source-stripe %s:\n%s", command, flags.FlagUsages())
+	}
+	if err := flags.Parse(args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		out.TraceError(protocol.ConfigErrorf("%s: %v", command, err))
+		return 1
+	}
+
+	var err error
+	switch command {
+	case "spec":
+		err = commands.Spec(env)
+	case "check":
+		err = commands.Check(ctx, env, *configPath)
+	case "discover":
+		err = commands.Discover(env, *configPath)
+	case "read":
+		opts.ConfigPath = *configPath
+		err = commands.Read(ctx, env, opts)
+	}
+	if err == nil {
+		return 0
+	}
+	// Failed streams were reported one by one as they failed.
+	if !errors.Is(err, streams.ErrStreamsFailed) {
+		out.TraceError(err)
+	}
+	fmt.Fprintf(stderr, "source-stripe %s: %s\n", command, out.Mask(err.Error()))
+	return 1
+}

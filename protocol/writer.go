@@ -1,0 +1,177 @@
+package protocol
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Writer is the one writer of Airbyte messages on stdout. It is safe for
+// concurrent use: every message is written whole, as one line, under a lock,
+// so concurrent streams never interleave inside a line. Output is buffered and
+// flushed at every message that is not a RECORD, so a STATE never waits in
+// the buffer behind the records it covers.
+type Writer struct {
+	mu      sync.Mutex
+	out     *bufio.Writer
+	err     error
+	secrets []string
+	now     func() time.Time
+	scratch bytes.Buffer
+}
+
+// bufferSize: large enough that records go out in big writes.
+const bufferSize = 256 << 10
+
+// NewWriter returns a Writer on w.
+func NewWriter(w io.Writer) *Writer {
+	return &Writer{out: bufio.NewWriterSize(w, bufferSize), now: time.Now}
+}
+
+// Redact registers secrets that must never appear in a LOG or TRACE message;
+// they are replaced by a masked form.
+func (w *Writer) Redact(secrets ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			w.secrets = append(w.secrets, s)
+		}
+	}
+}
+
+// Mask replaces every registered secret in s.
+func (w *Writer) Mask(s string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mask(s)
+}
+
+func (w *Writer) mask(s string) string {
+	for _, secret := range w.secrets {
+		s = strings.ReplaceAll(s, secret, MaskSecret(secret))
+	}
+	return s
+}
+
+// MaskSecret shows what kind of key a secret is without revealing it:
+// "sk_test_****".
+func MaskSecret(secret string) string {
+	prefix := ""
+	for _, p := range []string{"sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "pk_test_"} {
+		if strings.HasPrefix(secret, p) {
+			prefix = p
+		}
+	}
+	return prefix + "****"
+}
+
+// Now returns the time in epoch milliseconds, as emitted_at wants it.
+func (w *Writer) Now() int64 { return w.now().UnixMilli() }
+
+// Record writes a RECORD. data must be one JSON object; it is compacted to
+// a single line but otherwise passed through untouched.
+func (w *Writer) Record(stream string, data []byte, emittedAt int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	w.scratch.Reset()
+	w.scratch.WriteString(`{"type":"RECORD","record":{"stream":`)
+	writeJSONString(&w.scratch, stream)
+	w.scratch.WriteString(`,"data":`)
+	if err := json.Compact(&w.scratch, data); err != nil {
+		return err
+	}
+	w.scratch.WriteString(`,"emitted_at":`)
+	w.scratch.WriteString(strconv.FormatInt(emittedAt, 10))
+	w.scratch.WriteString("}}\n")
+	_, w.err = w.out.Write(w.scratch.Bytes())
+	return w.err
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	enc, _ := json.Marshal(s)
+	b.Write(enc)
+}
+
+// Write writes any message and flushes, so that everything before it is
+// visible downstream.
+func (w *Writer) Write(m Message) error {
+	line, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	if m.Type == TypeLog || m.Type == TypeTrace || m.Type == TypeConnectionStatus {
+		line = []byte(w.mask(string(line)))
+	}
+	line = append(line, '\n')
+	if _, w.err = w.out.Write(line); w.err != nil {
+		return w.err
+	}
+	w.err = w.out.Flush()
+	return w.err
+}
+
+// Flush writes out buffered records.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	w.err = w.out.Flush()
+	return w.err
+}
+
+// Log writes a LOG message.
+func (w *Writer) Log(level, message string) error {
+	return w.Write(Message{Type: TypeLog, Log: &Log{Level: level, Message: message}})
+}
+
+// StreamStatus writes a TRACE STREAM_STATUS for stream.
+func (w *Writer) StreamStatus(stream, status string, reasons ...StatusReason) error {
+	return w.Write(Message{Type: TypeTrace, Trace: &Trace{
+		Type:      TraceStreamStatus,
+		EmittedAt: float64(w.Now()),
+		StreamStatus: &StreamStatus{
+			StreamDescriptor: StreamDescriptor{Name: stream},
+			Status:           status,
+			Reasons:          reasons,
+		},
+	}})
+}
+
+// StreamState writes a STREAM STATE for stream, covering recordCount records
+// emitted since the stream's previous STATE.
+func (w *Writer) StreamState(stream string, state json.RawMessage, recordCount int64) error {
+	return w.Write(Message{Type: TypeState, State: &State{
+		Type:        StateTypeStream,
+		Stream:      &StreamState{StreamDescriptor: StreamDescriptor{Name: stream}, StreamState: state},
+		SourceStats: &StateStats{RecordCount: float64(recordCount)},
+	}})
+}
+
+// TraceError writes err as a TRACE ERROR.
+func (w *Writer) TraceError(err error) error {
+	e := AsError(err)
+	t := &TraceErr{Message: e.Message, FailureType: e.FailureType}
+	if e.Err != nil {
+		t.InternalMessage = e.Err.Error()
+	}
+	if e.Stream != "" {
+		t.StreamDescriptor = &StreamDescriptor{Name: e.Stream}
+	}
+	return w.Write(Message{Type: TypeTrace, Trace: &Trace{Type: TraceError, EmittedAt: float64(w.Now()), Error: t}})
+}

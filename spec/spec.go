@@ -1,0 +1,203 @@
+// Package spec owns the connector's configuration: the JSON schema that
+// `spec` prints, and the parsing and validation of a config file.
+package spec
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"source-stripe/protocol"
+)
+
+// ConnectionSpecification is the Draft-7 schema of the config.
+//
+//go:embed connection_spec.json
+var ConnectionSpecification []byte
+
+// DocumentationURL is where a person reads how to set the connector up.
+const DocumentationURL = "https://github.com/source-stripe/source-stripe#readme"
+
+// DefaultStartDate is start_date when a config does not give one.
+var DefaultStartDate = time.Date(2017, 1, 25, 0, 0, 0, 0, time.UTC)
+
+// Config is a validated connector configuration.
+type Config struct {
+	// AccountID is the Stripe account to read; empty when the key came from
+	// the environment and the account is whatever the key belongs to.
+	AccountID string
+	// APIKey is the secret key. Never print or log it.
+	APIKey             string
+	StartDate          time.Time
+	LookbackWindowDays int
+}
+
+// Spec is the SPEC message payload.
+func Spec() *protocol.Spec {
+	return &protocol.Spec{
+		DocumentationURL:              DocumentationURL,
+		ConnectionSpecification:       ConnectionSpecification,
+		SupportsIncremental:           true,
+		SupportedDestinationSyncModes: []string{"overwrite", "append", "append_dedup"},
+	}
+}
+
+var schema = mustCompile()
+
+func mustCompile() *jsonschema.Schema {
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft7
+	c.AssertFormat = true
+	if err := c.AddResource("config.json", bytes.NewReader(ConnectionSpecification)); err != nil {
+		panic(err)
+	}
+	return c.MustCompile("config.json")
+}
+
+// Load reads and validates the config file at path.
+func Load(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, protocol.ConfigErrorf("cannot read the config file %q: %v", path, errors.Unwrap(err))
+	}
+	return Parse(raw)
+}
+
+// FromEnvironment builds a config from a bare API key, for people running
+// the connector by hand: every other field takes its default.
+func FromEnvironment(apiKey string) (Config, error) {
+	if err := checkKey(apiKey, "STRIPE_API_KEY"); err != nil {
+		return Config{}, err
+	}
+	return Config{APIKey: apiKey, StartDate: DefaultStartDate}, nil
+}
+
+// Parse validates a config document against ConnectionSpecification and
+// returns it. Every error is a config_error that names the field and says
+// what a valid value looks like.
+func Parse(raw []byte) (Config, error) {
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return Config{}, protocol.ConfigErrorf("the config is not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return Config{}, protocol.ConfigErrorf("the config holds more than one JSON value")
+	}
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		return Config{}, protocol.ConfigErrorf("the config must be a JSON object, got %s", jsonKind(doc))
+	}
+	if err := schema.Validate(doc); err != nil {
+		return Config{}, describe(err, obj)
+	}
+
+	cfg := Config{StartDate: DefaultStartDate}
+	cfg.AccountID = strings.TrimSpace(obj["account_id"].(string))
+	cfg.APIKey = strings.TrimSpace(obj["client_secret"].(string))
+	if cfg.AccountID == "" {
+		return Config{}, protocol.ConfigErrorf("'account_id' is empty: set it to your Stripe account ID (acct_...)")
+	}
+	if err := checkKey(cfg.APIKey, "'client_secret'"); err != nil {
+		return Config{}, err
+	}
+	if s, ok := obj["start_date"].(string); ok {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return Config{}, startDateError(s)
+		}
+		cfg.StartDate = t.UTC()
+	}
+	if n, ok := obj["lookback_window_days"].(json.Number); ok {
+		days, _ := n.Int64() // the schema checked it is a non-negative integer
+		cfg.LookbackWindowDays = int(days)
+	}
+	return cfg, nil
+}
+
+func checkKey(key, field string) error {
+	switch {
+	case key == "":
+		return protocol.ConfigErrorf("%s is empty: set it to a Stripe secret key (sk_...) or restricted key (rk_...)", field)
+	case strings.HasPrefix(key, "pk_"):
+		return protocol.ConfigErrorf("%s is a publishable key (pk_...), which cannot read data: use a secret key (sk_...) or a restricted key (rk_...)", field)
+	}
+	return nil
+}
+
+func startDateError(got string) error {
+	return protocol.ConfigErrorf("'start_date' must be RFC 3339, like \"2017-01-25T00:00:00Z\", got %q", got)
+}
+
+// describe turns a schema violation into one sentence per broken field.
+func describe(err error, obj map[string]any) error {
+	var verr *jsonschema.ValidationError
+	if !errors.As(err, &verr) {
+		return protocol.ConfigErrorf("the config is invalid: %v", err)
+	}
+	var msgs []string
+	for _, leaf := range leaves(verr) {
+		field := strings.TrimPrefix(leaf.InstanceLocation, "/")
+		keyword := leaf.KeywordLocation[strings.LastIndex(leaf.KeywordLocation, "/")+1:]
+		switch {
+		case field == "start_date" && (keyword == "format" || keyword == "pattern"):
+			got, _ := obj["start_date"].(string)
+			msgs = append(msgs, startDateError(got).Error())
+		case keyword == "required":
+			msgs = append(msgs, "a required field is missing: "+leaf.Message)
+		case field == "":
+			msgs = append(msgs, leaf.Message)
+		default:
+			msgs = append(msgs, fmt.Sprintf("'%s' %s", field, leaf.Message))
+		}
+	}
+	sort.Strings(msgs)
+	msgs = dedupe(msgs)
+	return protocol.ConfigErrorf("the config is invalid: %s", strings.Join(msgs, "; "))
+}
+
+func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
+	if len(e.Causes) == 0 {
+		return []*jsonschema.ValidationError{e}
+	}
+	var out []*jsonschema.ValidationError
+	for _, c := range e.Causes {
+		out = append(out, leaves(c)...)
+	}
+	return out
+}
+
+func dedupe(sorted []string) []string {
+	out := sorted[:0]
+	for i, s := range sorted {
+		if i == 0 || s != sorted[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return fmt.Sprintf("%T", v)
+}

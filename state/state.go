@@ -1,0 +1,196 @@
+// Package state owns per-stream checkpoints: their typed, versioned shape,
+// and the parsing of the --state file in every form the platforms send.
+//
+// The invariant a checkpoint promises (see README, "State"):
+//
+//	Cursor.Created = C means every object of the stream with
+//	start_date <= created < C has been emitted, by this run or an earlier one.
+//
+// Stripe lists newest first, so a run cannot advance C while it pages
+// through a range: the newest objects come first and the older ones of the
+// same range are still unread. The reader therefore splits the range into
+// created windows, reads them oldest window first, and moves C to a window's
+// upper bound only after every page of that window has been emitted. A read
+// that resumes from C re-reads from C (minus the lookback window) and loses
+// nothing; at worst it repeats the records of the window that was in flight.
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+
+	"source-stripe/protocol"
+)
+
+// Version is the version of the state shape this connector writes.
+const Version = 1
+
+// Stream is one stream's checkpoint.
+type Stream struct {
+	// Version of this shape; states written before versioning count as 1.
+	Version int `json:"state_version"`
+	// Created is the created cursor (epoch seconds): every object created
+	// before it has been emitted. Nil when the stream has no cursor yet.
+	Created *int64 `json:"created,omitempty"`
+}
+
+// WithCreated returns a copy of s with the cursor set to created.
+func (s Stream) WithCreated(created int64) Stream {
+	s.Version = Version
+	s.Created = &created
+	return s
+}
+
+// Marshal renders s as the stream_state of a STATE message.
+func (s Stream) Marshal() json.RawMessage {
+	s.Version = Version
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // a struct of ints cannot fail to marshal
+	}
+	return b
+}
+
+// Set holds the incoming state of every stream, by stream name.
+type Set map[string]Stream
+
+// maxCreated: any cursor past this (year 5138) is not a Stripe timestamp.
+// Far-future cursors below it are legal: they mean "nothing new yet".
+const maxCreated = 1 << 37
+
+// Parse reads a --state document. It accepts
+//   - an array of AirbyteStateMessage (STREAM entries, or one LEGACY entry),
+//   - a single AirbyteStateMessage object,
+//   - the legacy object {"<stream>": <stream state>}, which Estuary's
+//     adapter sends (and {} on a first run),
+//   - an empty document or null, meaning no state.
+func Parse(raw []byte) (Set, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return Set{}, nil
+	}
+	switch raw[0] {
+	case '[':
+		var msgs []json.RawMessage
+		if err := json.Unmarshal(raw, &msgs); err != nil {
+			return nil, protocol.ConfigErrorf("the state is not valid JSON: %v", err)
+		}
+		set := Set{}
+		for i, m := range msgs {
+			if err := set.addMessage(m); err != nil {
+				return nil, fmt.Errorf("state entry %d: %w", i, err)
+			}
+		}
+		return set, nil
+	case '{':
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return nil, protocol.ConfigErrorf("the state is not valid JSON: %v", err)
+		}
+		if isStateMessage(obj) {
+			set := Set{}
+			return set, set.addMessage(raw)
+		}
+		return parseLegacy(obj)
+	}
+	return nil, protocol.ConfigErrorf("the state must be a JSON array of state messages or an object keyed by stream name, got %.20q", raw)
+}
+
+// isStateMessage tells an AirbyteStateMessage from a legacy object whose
+// keys are stream names (no stream is called "type").
+func isStateMessage(obj map[string]json.RawMessage) bool {
+	var t string
+	return json.Unmarshal(obj["type"], &t) == nil && t != ""
+}
+
+func (set Set) addMessage(raw json.RawMessage) error {
+	var msg protocol.State
+	if err := json.Unmarshal(raw, &msg); err != nil {
+		return protocol.ConfigErrorf("a state message is malformed: %v", err)
+	}
+	switch msg.Type {
+	case protocol.StateTypeStream:
+		if msg.Stream == nil || msg.Stream.StreamDescriptor.Name == "" {
+			return protocol.ConfigErrorf("a STREAM state message has no stream.stream_descriptor.name")
+		}
+		name := msg.Stream.StreamDescriptor.Name
+		s, err := parseStream(name, msg.Stream.StreamState)
+		if err != nil {
+			return err
+		}
+		set[name] = s
+		return nil
+	case protocol.StateTypeLegacy, "":
+		if len(msg.Data) == 0 {
+			return protocol.ConfigErrorf("a LEGACY state message has no data")
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(msg.Data, &obj); err != nil {
+			return protocol.ConfigErrorf("a LEGACY state message's data must be an object keyed by stream name: %v", err)
+		}
+		legacy, err := parseLegacy(obj)
+		if err != nil {
+			return err
+		}
+		for k, v := range legacy {
+			set[k] = v
+		}
+		return nil
+	default:
+		return protocol.ConfigErrorf("state messages of type %s are not supported: this connector writes per-stream (STREAM) state", msg.Type)
+	}
+}
+
+func parseLegacy(obj map[string]json.RawMessage) (Set, error) {
+	set := Set{}
+	names := make([]string, 0, len(obj))
+	for name := range obj {
+		names = append(names, name)
+	}
+	sort.Strings(names) // report the first bad stream deterministically
+	for _, name := range names {
+		s, err := parseStream(name, obj[name])
+		if err != nil {
+			return nil, err
+		}
+		set[name] = s
+	}
+	return set, nil
+}
+
+// parseStream reads one stream's state strictly: a cursor of the wrong type
+// or out of range is an error that names the stream, never silently zero.
+func parseStream(name string, raw json.RawMessage) (Stream, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return Stream{Version: Version}, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return Stream{}, protocol.ConfigErrorf("the state of stream %q must be an object like {\"created\": 1700000000}, got %.40s", name, raw)
+	}
+	s := Stream{Version: Version}
+	if v, ok := fields["state_version"]; ok {
+		if err := json.Unmarshal(v, &s.Version); err != nil || s.Version < 1 {
+			return Stream{}, protocol.ConfigErrorf("the state of stream %q has an invalid state_version %s", name, v)
+		}
+		if s.Version > Version {
+			return Stream{}, protocol.ConfigErrorf("the state of stream %q has state_version %d, newer than this connector understands (%d): run a newer version of the connector", name, s.Version, Version)
+		}
+	}
+	if v, ok := fields["created"]; ok && string(v) != "null" {
+		var f float64
+		if err := json.Unmarshal(v, &f); err != nil {
+			return Stream{}, protocol.ConfigErrorf("the state of stream %q has a 'created' cursor that is not a number of seconds: %s", name, v)
+		}
+		if f < 0 || f > maxCreated || f != math.Trunc(f) {
+			return Stream{}, protocol.ConfigErrorf("the state of stream %q has a 'created' cursor out of range: %s (want whole epoch seconds)", name, v)
+		}
+		c := int64(f)
+		s.Created = &c
+	}
+	return s, nil
+}

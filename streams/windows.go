@@ -1,0 +1,166 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"source-stripe/stripeapi"
+)
+
+// Paging and window sizes.
+const (
+	// pageLimit: Stripe's maximum page size.
+	pageLimit = 100
+	// targetWindowRecords: a window of about 20 pages is checkpointed as a
+	// whole; smaller windows checkpoint more often but cost one more
+	// partly-filled page each.
+	targetWindowRecords = 20 * pageLimit
+	// growEmpty: an empty window grows this much, so that a start_date
+	// years before the account's first object costs a few requests.
+	growEmpty = 8
+)
+
+// readWindows reads every object of the list at path with lo <= created < hi
+// and passes it to emit, oldest window first. done(whi) runs after every
+// object of the window [wlo, whi) has been emitted: the only point at which a
+// checkpoint may move to whi, because Stripe pages a window newest first.
+//
+// Windows adapt to the data: the first request asks for the whole range; a
+// range too dense to read as one window is split by the density its first
+// page shows (that page is dropped and read again inside the smaller
+// window), and every window sizes the next one.
+func (s *streamRun) readWindows(ctx context.Context, path string, params map[string]string, lo, hi int64, emit func([]byte) error, done func(int64) error) error {
+	size := hi - lo
+	for lo < hi {
+		whi := hi
+		if size < hi-lo {
+			whi = lo + size
+		}
+		query := listQuery(params)
+		query.Set("created[gte]", strconv.FormatInt(lo, 10))
+		query.Set("created[lt]", strconv.FormatInt(whi, 10))
+		page, err := s.page(ctx, path, query)
+		if err != nil {
+			return fmt.Errorf("reading %s created in [%d, %d): %w", path, lo, whi, err)
+		}
+		if page.HasMore && whi-lo > 1 {
+			if want := denseWindow(page, lo, whi); want < whi-lo {
+				size = want
+				continue
+			}
+		}
+		count, err := s.drain(ctx, path, query, page, emit)
+		if err != nil {
+			return fmt.Errorf("reading %s created in [%d, %d): %w", path, lo, whi, err)
+		}
+		if err := done(whi); err != nil {
+			return err
+		}
+		size = nextWindow(whi-lo, count)
+		lo = whi
+	}
+	return nil
+}
+
+// denseWindow returns the window size that should hold about
+// targetWindowRecords objects, judging by the first page of [lo, hi): its
+// objects span from the oldest one on the page up to hi.
+func denseWindow(page stripeapi.Page, lo, hi int64) int64 {
+	oldest, err := objectRef(page.Data[len(page.Data)-1])
+	if err != nil || oldest.Created < lo || oldest.Created >= hi {
+		return hi - lo
+	}
+	span := hi - oldest.Created // seconds holding len(page.Data) objects
+	estimate := int64(len(page.Data)) * (hi - lo) / span
+	if estimate <= targetWindowRecords*3/2 {
+		return hi - lo
+	}
+	return max(1, targetWindowRecords*span/int64(len(page.Data)))
+}
+
+// nextWindow sizes the next window from how many objects the last one held.
+func nextWindow(size int64, count int) int64 {
+	if count == 0 {
+		return size * growEmpty
+	}
+	return max(1, size*targetWindowRecords/int64(count))
+}
+
+// paginate reads every page of a list.
+func (s *streamRun) paginate(ctx context.Context, path string, query url.Values, emit func([]byte) error) error {
+	page, err := s.page(ctx, path, query)
+	if err != nil {
+		return err
+	}
+	_, err = s.drain(ctx, path, query, page, emit)
+	return err
+}
+
+// drain emits first and every following page of the list, and returns how
+// many objects it emitted.
+func (s *streamRun) drain(ctx context.Context, path string, query url.Values, page stripeapi.Page, emit func([]byte) error) (int, error) {
+	count := 0
+	lastID := ""
+	for {
+		for _, obj := range page.Data {
+			if err := emit(obj); err != nil {
+				return count, err
+			}
+		}
+		count += len(page.Data)
+		if !page.HasMore {
+			return count, nil
+		}
+		if len(page.Data) == 0 {
+			return count, fmt.Errorf("Stripe answered has_more with an empty page after %q: the list cannot progress", lastID)
+		}
+		last, err := objectRef(page.Data[len(page.Data)-1])
+		if err != nil {
+			return count, err
+		}
+		if last.ID == lastID {
+			return count, fmt.Errorf("Stripe answered the same page twice (last object %q): the list cannot progress", last.ID)
+		}
+		lastID = last.ID
+		query.Set("starting_after", lastID)
+		if page, err = s.page(ctx, path, query); err != nil {
+			return count, fmt.Errorf("reading the page after %s: %w", lastID, err)
+		}
+	}
+}
+
+func (s *streamRun) page(ctx context.Context, path string, query url.Values) (stripeapi.Page, error) {
+	page, err := s.Client.ListPage(ctx, path, query)
+	if err != nil {
+		return page, err
+	}
+	return page, s.running()
+}
+
+func listQuery(params map[string]string) url.Values {
+	q := url.Values{"limit": {strconv.Itoa(pageLimit)}}
+	for k, v := range params {
+		q.Set(k, v)
+	}
+	return q
+}
+
+// ref is what pagination needs of an object: its id and created time.
+type ref struct {
+	ID      string `json:"id"`
+	Created int64  `json:"created"`
+}
+
+func objectRef(raw json.RawMessage) (ref, error) {
+	var r ref
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return r, fmt.Errorf("a list item is not a JSON object: %w", err)
+	}
+	if r.ID == "" {
+		return r, fmt.Errorf("a list item has no id")
+	}
+	return r, nil
+}
