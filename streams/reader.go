@@ -43,6 +43,9 @@ type Reader struct {
 	Now func() time.Time
 	// Concurrency is how many streams are read at once.
 	Concurrency int
+	// WindowRecords is about how many objects a created window holds, the
+	// granularity of checkpoints (default 2,000).
+	WindowRecords int
 }
 
 // ErrStreamsFailed is returned by Read when some streams failed; each of

@@ -17,7 +17,9 @@ var Table = []Stream{
 	{Name: "customers", Path: "/v1/customers", Cursor: "created"},
 	{Name: "disputes", Path: "/v1/disputes", Cursor: "created"},
 	{Name: "events", Path: "/v1/events", Cursor: "created"},
-	{Name: "invoice_items", Path: "/v1/invoiceitems", Cursor: "created"},
+	// Invoice items record their creation time as "date"; the list still
+	// filters it with created[...].
+	{Name: "invoice_items", Path: "/v1/invoiceitems", Cursor: "date"},
 	{Name: "invoice_line_items", Path: "/v1/invoices/{invoice}/lines", Parent: "invoices", ParentIDField: "invoice_id", AddParentID: true, EmbeddedList: "lines"},
 	{Name: "invoices", Path: "/v1/invoices", Cursor: "created"},
 	{Name: "payment_intents", Path: "/v1/payment_intents", Cursor: "created"},
@@ -42,8 +44,10 @@ type Stream struct {
 	Path string
 	// Params are fixed query parameters every list request of the stream sends.
 	Params map[string]string
-	// Cursor is the record field the stream is incremental on ("created"), or
-	// empty for a full-refresh stream.
+	// Cursor is the record field that holds the object's creation time,
+	// which the stream is incremental on and which the list filters with
+	// created[gte|lt] ("created", or "date" for invoice items); empty for a
+	// full-refresh stream.
 	Cursor string
 
 	// Parent names the stream whose objects own this stream's objects.

@@ -14,10 +14,10 @@ import (
 const (
 	// pageLimit: Stripe's maximum page size.
 	pageLimit = 100
-	// targetWindowRecords: a window of about 20 pages is checkpointed as a
-	// whole; smaller windows checkpoint more often but cost one more
+	// defaultWindowRecords: a window of about 20 pages is checkpointed as
+	// a whole; smaller windows checkpoint more often but cost one more
 	// partly-filled page each.
-	targetWindowRecords = 20 * pageLimit
+	defaultWindowRecords = 20 * pageLimit
 	// growEmpty: an empty window grows this much, so that a start_date
 	// years before the account's first object costs a few requests.
 	growEmpty = 8
@@ -47,7 +47,7 @@ func (s *streamRun) readWindows(ctx context.Context, path string, params map[str
 			return fmt.Errorf("reading %s created in [%d, %d): %w", path, lo, whi, err)
 		}
 		if page.HasMore && whi-lo > 1 {
-			if want := denseWindow(page, lo, whi); want < whi-lo {
+			if want := denseWindow(page, lo, whi, s.windowRecords()); want < whi-lo {
 				size = want
 				continue
 			}
@@ -59,34 +59,41 @@ func (s *streamRun) readWindows(ctx context.Context, path string, params map[str
 		if err := done(whi); err != nil {
 			return err
 		}
-		size = nextWindow(whi-lo, count)
+		size = nextWindow(whi-lo, count, s.windowRecords())
 		lo = whi
 	}
 	return nil
 }
 
-// denseWindow returns the window size that should hold about
-// targetWindowRecords objects, judging by the first page of [lo, hi): its
-// objects span from the oldest one on the page up to hi.
-func denseWindow(page stripeapi.Page, lo, hi int64) int64 {
+// denseWindow returns the window size that should hold about target
+// objects, judging by the first page of [lo, hi): its objects span from the
+// oldest one on the page up to hi.
+func denseWindow(page stripeapi.Page, lo, hi, target int64) int64 {
 	oldest, err := objectRef(page.Data[len(page.Data)-1])
 	if err != nil || oldest.Created < lo || oldest.Created >= hi {
 		return hi - lo
 	}
 	span := hi - oldest.Created // seconds holding len(page.Data) objects
 	estimate := int64(len(page.Data)) * (hi - lo) / span
-	if estimate <= targetWindowRecords*3/2 {
+	if estimate <= target*3/2 {
 		return hi - lo
 	}
-	return max(1, targetWindowRecords*span/int64(len(page.Data)))
+	return max(1, target*span/int64(len(page.Data)))
 }
 
 // nextWindow sizes the next window from how many objects the last one held.
-func nextWindow(size int64, count int) int64 {
+func nextWindow(size int64, count int, target int64) int64 {
 	if count == 0 {
 		return size * growEmpty
 	}
-	return max(1, size*targetWindowRecords/int64(count))
+	return max(1, size*target/int64(count))
+}
+
+func (s *streamRun) windowRecords() int64 {
+	if s.WindowRecords > 0 {
+		return int64(s.WindowRecords)
+	}
+	return defaultWindowRecords
 }
 
 // paginate reads every page of a list.
@@ -148,10 +155,11 @@ func listQuery(params map[string]string) url.Values {
 	return q
 }
 
-// ref is what pagination needs of an object: its id and created time.
+// ref is what pagination needs of an object: its id and creation time.
 type ref struct {
 	ID      string `json:"id"`
 	Created int64  `json:"created"`
+	Date    int64  `json:"date"` // invoice items' creation time
 }
 
 func objectRef(raw json.RawMessage) (ref, error) {
@@ -161,6 +169,9 @@ func objectRef(raw json.RawMessage) (ref, error) {
 	}
 	if r.ID == "" {
 		return r, fmt.Errorf("a list item has no id")
+	}
+	if r.Created == 0 {
+		r.Created = r.Date
 	}
 	return r, nil
 }

@@ -1,0 +1,88 @@
+package streams
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"source-stripe/internal/fakestripe"
+	"source-stripe/internal/testbin"
+	"source-stripe/protocol"
+	"source-stripe/state"
+	"source-stripe/stripeapi"
+)
+
+// TestCheckpointInvariant reads a dense stream in many small windows and
+// checks the promise every STATE makes: each object created before the
+// state's cursor has been emitted before that STATE.
+func TestCheckpointInvariant(t *testing.T) {
+	fake := fakestripe.New()
+	defer fake.Close()
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindCharge: 3000}
+	d.SameSecond = 250 // more than two pages in one second
+	fake.Seed(d)
+
+	var out bytes.Buffer
+	charges, _ := Lookup("charges")
+	r := &Reader{
+		Client:        stripeapi.New(stripeapi.Options{APIKey: fakestripe.DefaultKey, BaseURL: fake.URL()}),
+		Out:           protocol.NewWriter(&out),
+		StartDate:     d.Start,
+		Now:           func() time.Time { return d.End.Add(time.Hour) },
+		WindowRecords: 300,
+	}
+	if err := r.Read(context.Background(), []Job{{Stream: charges, Incremental: true}}); err != nil {
+		t.Fatal(err)
+	}
+	r.Out.Flush()
+
+	created := map[string]int64{}
+	for _, raw := range fake.Objects(fakestripe.KindCharge) {
+		var o ref
+		json.Unmarshal(raw, &o)
+		created[o.ID] = o.Created
+	}
+	emitted := map[string]bool{}
+	states, lastCursor := 0, int64(0)
+	for _, m := range testbin.ParseMessages(t, out.Bytes()) {
+		switch m.Type {
+		case protocol.TypeRecord:
+			emitted[testbin.IDs([]protocol.Record{*m.Record})[0]] = true
+		case protocol.TypeState:
+			states++
+			var st state.Stream
+			json.Unmarshal(m.State.Stream.StreamState, &st)
+			if st.Created == nil || *st.Created <= lastCursor {
+				t.Fatalf("state %d: cursor %v does not advance past %d", states, st.Created, lastCursor)
+			}
+			lastCursor = *st.Created
+			for id, c := range created {
+				if c < lastCursor && !emitted[id] {
+					t.Fatalf("state with cursor %d emitted before charge %s (created %d)", lastCursor, id, c)
+				}
+			}
+		}
+	}
+	if len(emitted) != len(created) {
+		t.Errorf("emitted %d charges, the fake has %d", len(emitted), len(created))
+	}
+	if states < 5 {
+		t.Errorf("want a checkpoint every ~300 charges, got %d states for %d charges", states, len(created))
+	}
+}
+
+func TestWithField(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"id":"il_1"}`:         `{"invoice_id":"in_1","id":"il_1"}`,
+		"{\n  \"id\": \"x\"\n}": "{\"invoice_id\":\"in_1\",\n  \"id\": \"x\"\n}",
+		`{}`:                    `{"invoice_id":"in_1"}`,
+		` { } `:                 ` {"invoice_id":"in_1" } `,
+	} {
+		if got := string(withField([]byte(in), "invoice_id", "in_1")); got != want {
+			t.Errorf("withField(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
