@@ -126,7 +126,6 @@ func requireNoSecret(t *testing.T, res testbin.Result, secret string) {
 	}
 }
 
-
 func writeFile(t *testing.T, name string, data []byte) string {
 	return testbin.WriteFile(t, name, data)
 }
