@@ -271,14 +271,11 @@ func (s *streamRun) readChildrenOf(ctx context.Context, child Stream, parentRaw 
 			return nil
 		}
 	}
-	path, query := child.Path, url.Values{}
+	path, query := child.Path, listQuery(child.Params)
 	if child.ParentIDParam != "" {
 		query.Set(child.ParentIDParam, id)
 	} else {
 		path = fillPathParam(path, id)
-	}
-	for k, v := range child.Params {
-		query.Set(k, v)
 	}
 	err := s.paginate(ctx, path, query, emit)
 	if stripeapi.StatusOf(err) == 404 {
