@@ -72,7 +72,9 @@ func TestReadEverything(t *testing.T) {
 
 	// Child records carry their parent's id.
 	for _, r := range res.Records("invoice_line_items") {
-		var li struct{ InvoiceID string `json:"invoice_id"` }
+		var li struct {
+			InvoiceID string `json:"invoice_id"`
+		}
 		json.Unmarshal(r.Data, &li)
 		if !strings.HasPrefix(li.InvoiceID, "in_") {
 			t.Fatalf("invoice line without invoice_id: %s", r.Data)
