@@ -152,7 +152,9 @@ func Read(ctx context.Context, env Env, opts ReadOptions) error {
 		err = ferr
 	}
 	elapsed := time.Since(started)
-	fmt.Fprintf(env.Stderr, "source-stripe: read %d streams with %d requests in %s\n", len(jobs), counter.requests.Load(), elapsed.Round(time.Millisecond))
+	records := env.Out.Records()
+	fmt.Fprintf(env.Stderr, "source-stripe: read %d records from %d streams with %d requests in %s (%.0f records/s)\n",
+		records, len(jobs), counter.requests.Load(), elapsed.Round(time.Millisecond), float64(records)/max(elapsed.Seconds(), 1e-3))
 	return err
 }
 

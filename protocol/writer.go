@@ -23,6 +23,7 @@ type Writer struct {
 	secrets []string
 	now     func() time.Time
 	scratch bytes.Buffer
+	records int64
 }
 
 // bufferSize: large enough that records go out in big writes.
@@ -93,7 +94,15 @@ func (w *Writer) Record(stream string, data []byte, emittedAt int64) error {
 	w.scratch.WriteString(strconv.FormatInt(emittedAt, 10))
 	w.scratch.WriteString("}}\n")
 	_, w.err = w.out.Write(w.scratch.Bytes())
+	w.records++
 	return w.err
+}
+
+// Records returns how many RECORD messages were written.
+func (w *Writer) Records() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.records
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {

@@ -52,6 +52,11 @@ type Reader struct {
 // them has already been reported with a TRACE ERROR and INCOMPLETE status.
 var ErrStreamsFailed = errors.New("some streams failed")
 
+// ErrInterrupted is returned by Read when it was canceled (SIGINT, SIGTERM)
+// before every stream finished.
+var ErrInterrupted = &protocol.Error{FailureType: protocol.FailureTransient,
+	Message: "the read was interrupted before every stream finished; the next sync resumes from the last checkpoint"}
+
 // defaultConcurrency: streams read at once. Enough to overlap page latency
 // without crowding a test-mode key's 25 requests/s.
 const defaultConcurrency = 4
@@ -104,8 +109,8 @@ func (r *Reader) Read(ctx context.Context, jobs []Job) error {
 	if fatal != nil {
 		return fatal
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return ErrInterrupted
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%w: %s", ErrStreamsFailed, strings.Join(failed, ", "))
@@ -133,9 +138,9 @@ func (r *Reader) readStream(ctx context.Context, job Job, until int64) (err erro
 		err = run.finish()
 	}
 	if err != nil {
-		if ctx.Err() != nil && context.Cause(ctx) != nil && !errors.Is(err, context.Cause(ctx)) {
-			// Another stream's fatal error stopped this one; that error
-			// is the one to report.
+		if ctx.Err() != nil {
+			// Interrupted, or another stream's fatal error stopped this
+			// one: the cause is reported once, by Read's caller.
 			_ = out.StreamStatus(name, protocol.StreamIncomplete)
 			return context.Cause(ctx)
 		}
@@ -155,11 +160,10 @@ type streamRun struct {
 	job   Job
 	until int64 // exclusive upper bound of created for this run
 
-	cursor       *int64 // the checkpoint: everything created before it is emitted
-	lastState    string // last STATE emitted, to never repeat it
-	sinceState   int64  // records emitted since the last STATE
-	announced    bool   // RUNNING has been emitted
-	stateEmitted bool
+	cursor     *int64 // the checkpoint: everything created before it is emitted
+	lastState  string // last STATE emitted this run; "" before the first
+	sinceState int64  // records emitted since the last STATE
+	announced  bool   // RUNNING has been emitted
 }
 
 // running emits RUNNING once, when the stream first gets an answer.
@@ -176,34 +180,30 @@ func (s *streamRun) emit(data []byte) error {
 	return s.Out.Record(s.job.Stream.Name, data, s.Out.Now())
 }
 
-// checkpoint emits the stream's state unless it equals the last one.
+// checkpoint emits the stream's state, unless it would repeat the last
+// STATE with no record in between.
 func (s *streamRun) checkpoint() error {
 	st := state.Stream{Version: state.Version}
 	if s.cursor != nil {
 		st = st.WithCreated(*s.cursor)
 	}
 	raw := st.Marshal()
-	if string(raw) == s.lastState {
+	if string(raw) == s.lastState && s.sinceState == 0 {
 		return nil
 	}
 	s.lastState = string(raw)
-	s.stateEmitted = true
 	count := s.sinceState
 	s.sinceState = 0
 	return s.Out.StreamState(s.job.Stream.Name, raw, count)
 }
 
 // finish emits the final state: every stream gets at least one STATE per
-// run, also when it read nothing.
+// run, also when it read nothing, and every record is covered by a STATE.
 func (s *streamRun) finish() error {
 	if err := s.running(); err != nil {
 		return err
 	}
-	if !s.stateEmitted || s.sinceState > 0 {
-		s.lastState = "" // the first STATE of a run is never a repeat
-		if s.stateEmitted {
-			s.lastState = ""
-		}
+	if s.lastState == "" || s.sinceState > 0 {
 		return s.checkpoint()
 	}
 	return nil
