@@ -86,3 +86,35 @@ func TestWithField(t *testing.T) {
 		}
 	}
 }
+
+// TestDormantAccountCheckpoints: an account whose last object is old still
+// checkpoints every few thousand objects during its backfill.
+func TestDormantAccountCheckpoints(t *testing.T) {
+	fake := fakestripe.New()
+	defer fake.Close()
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindCharge: 3000}
+	fake.Seed(d)
+	var out bytes.Buffer
+	charges, _ := Lookup("charges")
+	r := &Reader{
+		Client:        stripeapi.New(stripeapi.Options{APIKey: fakestripe.DefaultKey, BaseURL: fake.URL()}),
+		Out:           protocol.NewWriter(&out),
+		StartDate:     d.Start.Add(-365 * 24 * time.Hour),
+		Now:           func() time.Time { return d.End.Add(2 * 365 * 24 * time.Hour) }, // two quiet years
+		WindowRecords: 500,
+	}
+	if err := r.Read(context.Background(), []Job{{Stream: charges, Incremental: true}}); err != nil {
+		t.Fatal(err)
+	}
+	r.Out.Flush()
+	states := 0
+	for _, m := range testbin.ParseMessages(t, out.Bytes()) {
+		if m.Type == protocol.TypeState && m.State.SourceStats.RecordCount > 0 {
+			states++
+		}
+	}
+	if states < 4 {
+		t.Fatalf("3000 charges in windows of ~500 gave %d checkpoints with records", states)
+	}
+}

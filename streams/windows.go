@@ -66,15 +66,18 @@ func (s *streamRun) readWindows(ctx context.Context, path string, params map[str
 }
 
 // denseWindow returns the window size that should hold about target
-// objects, judging by the first page of [lo, hi): its objects span from the
-// oldest one on the page up to hi.
+// objects, judging by the first page of [lo, hi): its objects span the
+// seconds from the oldest to the newest one on the page. (Measuring up to hi
+// instead would count the quiet time since the account's last object and
+// leave a dormant account's backfill in one window.)
 func denseWindow(page stripeapi.Page, lo, hi, target int64) int64 {
-	oldest, err := objectRef(page.Data[len(page.Data)-1])
-	if err != nil || oldest.Created < lo || oldest.Created >= hi {
+	newest, err1 := objectRef(page.Data[0])
+	oldest, err2 := objectRef(page.Data[len(page.Data)-1])
+	if err1 != nil || err2 != nil || oldest.Created < lo || newest.Created >= hi || oldest.Created > newest.Created {
 		return hi - lo
 	}
-	span := hi - oldest.Created // seconds holding len(page.Data) objects
-	estimate := int64(len(page.Data)) * (hi - lo) / span
+	span := newest.Created - oldest.Created + 1 // seconds holding len(page.Data) objects
+	estimate := int64(len(page.Data)) * (newest.Created + 1 - lo) / span
 	if estimate <= target*3/2 {
 		return hi - lo
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,9 +19,9 @@ type jsonSchema struct {
 	// allowed.
 	Properties map[string]*jsonSchema
 	Items      *jsonSchema
-	// AdditionalProperties constrains the values of a map-like object; nil
-	// allows any.
-	AdditionalProperties *jsonSchema
+	// Maps (additionalProperties in OpenAPI) are left open: Airbyte's
+	// acceptance rules want additionalProperties to be true wherever it is
+	// set, and a map's values may grow new shapes.
 }
 
 // typeOrder is the order types are written in, so output is stable and reads
@@ -144,11 +142,6 @@ func (c *converter) convertTyped(s *oaSchema) (*jsonSchema, error) {
 			}
 			out.Properties[key] = ps
 		}
-		values, err := c.mapValues(s.AdditionalProperties)
-		if err != nil {
-			return nil, err
-		}
-		out.AdditionalProperties = values
 		return out, nil
 	case "":
 		if len(s.Properties) > 0 || s.Items != nil {
@@ -157,34 +150,6 @@ func (c *converter) convertTyped(s *oaSchema) (*jsonSchema, error) {
 		return &jsonSchema{}, nil
 	}
 	return nil, fmt.Errorf("unsupported type %q", s.Type)
-}
-
-// mapValues converts an OpenAPI additionalProperties into the schema of a
-// map's values. Only string maps (metadata and the like) are kept: Stripe
-// never changes those, while other shapes may grow and must not fail
-// validation.
-func (c *converter) mapValues(raw []byte) (*jsonSchema, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil, nil // absent, true or false: allow anything
-	}
-	var s oaSchema
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, fmt.Errorf("additionalProperties: %w", err)
-	}
-	values, err := c.convert(&s)
-	if err != nil {
-		return nil, fmt.Errorf("additionalProperties: %w", err)
-	}
-	for _, t := range values.Types {
-		if t != "string" && t != "null" {
-			return nil, nil
-		}
-	}
-	if len(values.Types) == 0 {
-		return nil, nil
-	}
-	return values, nil
 }
 
 // merge returns a fresh schema accepting what a or b accept (nil a is the
@@ -204,13 +169,10 @@ func merge(a, b *jsonSchema) *jsonSchema {
 			break
 		}
 		out.Properties = mergeProperties(a.Properties, b.Properties)
-		if a.AdditionalProperties != nil && b.AdditionalProperties != nil {
-			out.AdditionalProperties = merge(a.AdditionalProperties, b.AdditionalProperties)
-		}
 	case aObj:
-		out.Properties, out.AdditionalProperties = a.Properties, a.AdditionalProperties
+		out.Properties = a.Properties
 	case bObj:
-		out.Properties, out.AdditionalProperties = b.Properties, b.AdditionalProperties
+		out.Properties = b.Properties
 	}
 
 	switch aArr, bArr := a.allows("array"), b.allows("array"); {
@@ -247,7 +209,7 @@ func (s *jsonSchema) allows(typ string) bool {
 
 // freeObject reports whether s puts no constraint on an object's fields.
 func (s *jsonSchema) freeObject() bool {
-	return len(s.Properties) == 0 && s.AdditionalProperties == nil
+	return len(s.Properties) == 0
 }
 
 // unionTypes returns the types allowed by either list, in typeOrder; nil
@@ -287,9 +249,6 @@ func (s *jsonSchema) toJSON() map[string]any {
 	}
 	if s.Items != nil {
 		m["items"] = s.Items.toJSON()
-	}
-	if s.AdditionalProperties != nil {
-		m["additionalProperties"] = s.AdditionalProperties.toJSON()
 	}
 	return m
 }
