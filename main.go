@@ -25,7 +25,7 @@ Usage:
   source-stripe spec
   source-stripe check    --config FILE
   source-stripe discover --config FILE
-  source-stripe read     --config FILE [--catalog FILE] [--state FILE] [--streams a,b]
+  source-stripe read     --config FILE [--catalog FILE] [--state FILE] [--streams a,b] [--follow]
 
 Without --config, the key comes from STRIPE_API_KEY and every other setting
 takes its default. STRIPE_API_BASE replaces https://api.stripe.com (for tests
@@ -64,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		flags.StringVar(&opts.CatalogPath, "catalog", "", "path to the configured catalog JSON; default: every stream in its best sync mode")
 		flags.StringVar(&opts.StatePath, "state", "", "path to the state JSON of an earlier read, to resume from it")
 		flags.StringSliceVar(&opts.Streams, "streams", nil, "read only these streams (comma-separated)")
+		flags.BoolVar(&opts.Follow, "follow", false, "after reading, keep emitting changes as Stripe reports them, until SIGINT/SIGTERM")
+		flags.StringVar(&opts.PollInterval, "poll-interval", "", "how often to read new events with --follow, e.g. 500ms (default: the config's poll_interval, 500ms)")
 	default:
 		fmt.Fprintf(stderr, "unknown command %q\n\n%s", command, usage)
 		return 2

@@ -315,9 +315,22 @@ func cursorOf(t testing.TB, s protocol.Stream, r protocol.Record) int64 {
 // cursorState is the part of a stream_state these tests read.
 type cursorState struct {
 	Created *int64 `json:"created"`
+	// Events is the change-tracking cursor of streams that follow Stripe's
+	// events.
+	Events *struct {
+		Since     int64 `json:"since"`
+		Following bool  `json:"following"`
+	} `json:"events"`
 }
 
-// finalCursors returns each stream's last STATE cursor.
+// eventOverlap is how far before its events cursor a change-tracked stream
+// reads events again (state.Overlap).
+const eventOverlap = 30
+
+// finalCursors returns, for each stream, the lowest cursor value a record
+// of a read resumed from its last STATE may carry: the created cursor, or
+// for a stream that follows events, the events cursor less the overlap the
+// connector re-reads.
 func finalCursors(t testing.TB, res testbin.Result) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
@@ -326,10 +339,18 @@ func finalCursors(t testing.TB, res testbin.Result) map[string]int64 {
 			t.Fatalf("STATE without a stream: %+v", st)
 		}
 		var cs cursorState
-		if err := json.Unmarshal(st.Stream.StreamState, &cs); err != nil || cs.Created == nil {
-			t.Fatalf("stream %s: state without a created cursor: %s", st.Stream.StreamDescriptor.Name, st.Stream.StreamState)
+		if err := json.Unmarshal(st.Stream.StreamState, &cs); err != nil {
+			t.Fatalf("stream %s: malformed state: %s", st.Stream.StreamDescriptor.Name, st.Stream.StreamState)
 		}
-		out[st.Stream.StreamDescriptor.Name] = *cs.Created
+		name := st.Stream.StreamDescriptor.Name
+		switch {
+		case cs.Events != nil && cs.Events.Following:
+			out[name] = cs.Events.Since - eventOverlap
+		case cs.Created != nil:
+			out[name] = *cs.Created
+		default:
+			t.Fatalf("stream %s: state without a cursor: %s", name, st.Stream.StreamState)
+		}
 	}
 	return out
 }
@@ -378,6 +399,16 @@ func firstLines(items []string, n int) string {
 		return strings.Join(items, ", ")
 	}
 	return strings.Join(items[:n], ", ") + fmt.Sprintf(" ... (%d more)", len(items)-n)
+}
+
+// childKindOf maps each child stream to the fake's kinds of child and
+// parent, to add children between reads.
+var childKindOf = map[string][2]string{
+	"bank_accounts":                 {fakestripe.KindBankAccount, fakestripe.KindCustomer},
+	"checkout_sessions_line_items":  {fakestripe.KindCheckoutSessionLineItem, fakestripe.KindCheckoutSession},
+	"customer_balance_transactions": {fakestripe.KindCustomerBalanceTransaction, fakestripe.KindCustomer},
+	"invoice_line_items":            {fakestripe.KindInvoiceLineItem, fakestripe.KindInvoice},
+	"subscription_items":            {fakestripe.KindSubscriptionItem, fakestripe.KindSubscription},
 }
 
 // kindOf maps each incremental stream to the fake's object kind, to create

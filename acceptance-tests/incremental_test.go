@@ -55,6 +55,16 @@ func twoSequentialReads(t *testing.T, d fakestripe.Dataset, lookbackDays int) {
 	now := time.Now()
 	created := map[string]string{}
 	for _, s := range streams {
+		if kinds, ok := childKindOf[s]; ok {
+			// A new child of an existing parent; checkout sessions get
+			// their line items when they are created, so a new one.
+			parent := fake.IDs(kinds[1])[0]
+			if kinds[1] == fakestripe.KindCheckoutSession {
+				parent = fake.Create(kinds[1], now, nil)
+			}
+			created[s] = fake.AddChild(kinds[0], parent, now)
+			continue
+		}
 		created[s] = fake.Create(kindOf[s], now, nil)
 	}
 	// The connector reads up to the start of its run, exclusive of that

@@ -52,7 +52,7 @@ func build() (*protocol.Catalog, error) {
 		if s.Incremental() {
 			entry.SupportedSyncModes = append(entry.SupportedSyncModes, protocol.SyncModeIncremental)
 			entry.SourceDefinedCursor = true
-			entry.DefaultCursorField = []string{s.Cursor}
+			entry.DefaultCursorField = []string{s.CursorField()}
 			// A read resumes from any checkpoint it emitted.
 			entry.IsResumable = true
 		}
@@ -68,11 +68,23 @@ func Schema(s streams.Stream) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	props := obj["properties"].(map[string]any)
 	if s.AddParentID {
-		props := obj["properties"].(map[string]any)
 		props[s.ParentIDField] = map[string]any{
 			"type":        "string",
 			"description": fmt.Sprintf("ID of the %s this object belongs to (added by the connector).", strings.TrimSuffix(s.Parent, "s")),
+		}
+	}
+	if s.ChangeTracked() {
+		if _, ok := props[streams.UpdatedField]; !ok { // products have their own
+			props[streams.UpdatedField] = map[string]any{
+				"type":        "integer",
+				"description": "Time (epoch seconds) of the change this record reflects: the event's time, or the creation time for records read before any change (added by the connector). Keep the record with the highest value per id.",
+			}
+		}
+		props[streams.DeletedField] = map[string]any{
+			"type":        "boolean",
+			"description": "True on the last known version of an object deleted in Stripe (added by the connector).",
 		}
 	}
 	var buf bytes.Buffer
@@ -192,8 +204,8 @@ func Plan(cc *protocol.ConfiguredCatalog, states state.Set) ([]streams.Job, erro
 			if !s.Incremental() {
 				return nil, protocol.ConfigErrorf("stream %q supports only full_refresh, but the catalog asks for incremental", name)
 			}
-			if len(cs.CursorField) > 0 && (len(cs.CursorField) != 1 || cs.CursorField[0] != s.Cursor) {
-				return nil, protocol.ConfigErrorf("stream %q has the source-defined cursor [%q], but the catalog asks for %q", name, s.Cursor, cs.CursorField)
+			if len(cs.CursorField) > 0 && (len(cs.CursorField) != 1 || cs.CursorField[0] != s.CursorField()) {
+				return nil, protocol.ConfigErrorf("stream %q has the source-defined cursor [%q], but the catalog asks for %q", name, s.CursorField(), cs.CursorField)
 			}
 			job.Incremental = true
 			job.State = states[name]

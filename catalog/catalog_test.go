@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+	"github.com/stripe/stripe-mock/embedded"
 
 	"source-stripe/protocol"
 	"source-stripe/state"
@@ -24,7 +25,7 @@ func TestTableAgreesWithOpenAPI(t *testing.T) {
 				t.Fatalf("%s is not a list endpoint", s.Path)
 			}
 			accepts := func(p string) bool { return slices.Contains(ep.QueryParams, p) }
-			if s.Incremental() && !accepts("created") {
+			if s.Cursor != "" && !accepts("created") {
 				t.Errorf("%s has no created filter", s.Path)
 			}
 			for p := range s.Params {
@@ -112,12 +113,15 @@ func TestDiscover(t *testing.T) {
 		}
 	}
 	li := findStream(t, cat, "invoice_line_items")
-	if !bytes.Contains(li.JSONSchema, []byte(`"invoice_id"`)) || slices.Contains(li.SupportedSyncModes, protocol.SyncModeIncremental) {
-		t.Errorf("invoice_line_items: want full_refresh with an invoice_id field, got %v", li.SupportedSyncModes)
+	if !bytes.Contains(li.JSONSchema, []byte(`"invoice_id"`)) || !slices.Equal(li.DefaultCursorField, []string{"updated"}) {
+		t.Errorf("invoice_line_items: want an invoice_id field and the updated cursor, got %v", li.DefaultCursorField)
 	}
-	ch := findStream(t, cat, "charges")
-	if !ch.SourceDefinedCursor || !slices.Equal(ch.DefaultCursorField, []string{"created"}) || !ch.IsResumable {
-		t.Errorf("charges: want a resumable source-defined created cursor, got %+v", ch)
+	for name, cursor := range map[string]string{"charges": "updated", "products": "updated", "balance_transactions": "created", "events": "created"} {
+		s := findStream(t, cat, name)
+		if !s.SourceDefinedCursor || !slices.Equal(s.DefaultCursorField, []string{cursor}) || !s.IsResumable ||
+			!slices.Equal(s.SupportedSyncModes, []string{protocol.SyncModeFullRefresh, protocol.SyncModeIncremental}) {
+			t.Errorf("%s: want a resumable source-defined %s cursor, got %v %v", name, cursor, s.DefaultCursorField, s.SupportedSyncModes)
+		}
 	}
 }
 
@@ -134,9 +138,8 @@ func findStream(t *testing.T, cat *protocol.Catalog, name string) protocol.Strea
 func TestPlanRejects(t *testing.T) {
 	for _, tc := range []struct{ name, catalog, want string }{
 		{"unknown stream", `{"streams":[{"stream":{"name":"nope"},"sync_mode":"full_refresh"}]}`, `stream "nope"`},
-		{"incremental child", `{"streams":[{"stream":{"name":"invoice_line_items"},"sync_mode":"incremental"}]}`, "supports only full_refresh"},
 		{"bad mode", `{"streams":[{"stream":{"name":"charges"},"sync_mode":"cdc"}]}`, `sync_mode "cdc"`},
-		{"other cursor", `{"streams":[{"stream":{"name":"charges"},"sync_mode":"incremental","cursor_field":["amount"]}]}`, "source-defined cursor"},
+		{"other cursor", `{"streams":[{"stream":{"name":"charges"},"sync_mode":"incremental","cursor_field":["created"]}]}`, `source-defined cursor ["updated"]`},
 		{"twice", `{"streams":[{"stream":{"name":"charges"},"sync_mode":"incremental"},{"stream":{"name":"charges"},"sync_mode":"incremental"}]}`, "twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,6 +160,60 @@ func TestPlanRejects(t *testing.T) {
 			t.Errorf("ParseConfigured(%s) accepted it", bad)
 		}
 	}
+}
+
+// TestEventTypes holds the table's event types to Stripe's OpenAPI
+// description: every type exists, and every change-tracked top-level stream
+// can retrieve an object by id (which events need when their payload is
+// rendered at another API version).
+func TestEventTypes(t *testing.T) {
+	var spec struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(embedded.OpenAPISpec, &spec); err != nil {
+		t.Fatal(err)
+	}
+	var webhook struct {
+		RequestBody struct {
+			Content map[string]struct {
+				Schema struct {
+					Properties struct {
+						EnabledEvents struct {
+							Items struct{ Enum []string } `json:"items"`
+						} `json:"enabled_events"`
+					} `json:"properties"`
+				} `json:"schema"`
+			} `json:"content"`
+		} `json:"requestBody"`
+	}
+	json.Unmarshal(spec.Paths["/v1/webhook_endpoints"]["post"], &webhook)
+	known := webhook.RequestBody.Content["application/x-www-form-urlencoded"].Schema.Properties.EnabledEvents.Items.Enum
+	if len(known) < 200 {
+		t.Fatalf("found %d event types in the spec; the lookup is broken", len(known))
+	}
+	for _, s := range streams.Table {
+		for _, typ := range s.Events {
+			if !slices.Contains(known, typ) {
+				t.Errorf("%s: event type %q does not exist in API 2023-10-16", s.Name, typ)
+			}
+		}
+		if s.ChangeTracked() && s.Parent == "" {
+			if _, ok := spec.Paths[s.Path+"/{"+retrieveParam(spec.Paths, s.Path)+"}"]["get"]; !ok {
+				t.Errorf("%s: no GET %s/{id} to fetch changed objects", s.Name, s.Path)
+			}
+		}
+	}
+}
+
+// retrieveParam finds the name of the id placeholder of path's retrieve
+// endpoint (/v1/charges/{charge}).
+func retrieveParam(paths map[string]map[string]json.RawMessage, path string) string {
+	for p := range paths {
+		if rest, ok := strings.CutPrefix(p, path+"/{"); ok && strings.HasSuffix(rest, "}") && !strings.Contains(rest, "/") {
+			return strings.TrimSuffix(rest, "}")
+		}
+	}
+	return ""
 }
 
 func TestPlanIgnoresEstuaryFields(t *testing.T) {

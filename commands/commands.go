@@ -100,6 +100,11 @@ type ReadOptions struct {
 	CatalogPath string // empty: every stream in its best sync mode
 	StatePath   string
 	Streams     []string // narrows the catalog
+	// Follow keeps reading changes until interrupted (also set by the
+	// config's follow field).
+	Follow bool
+	// PollInterval overrides the config's poll_interval when set.
+	PollInterval string
 }
 
 // Read reads the configured streams.
@@ -140,14 +145,27 @@ func Read(ctx context.Context, env Env, opts ReadOptions) error {
 		_ = env.Out.Log(protocol.LevelWarn, acct.Warning)
 	}
 	counter := &countingLister{Lister: acct.Client}
+	if opts.PollInterval != "" {
+		if cfg.PollInterval, err = spec.ParsePollInterval(opts.PollInterval); err != nil {
+			return err
+		}
+	}
 	reader := &streams.Reader{
-		Client:    counter,
-		Out:       env.Out,
-		StartDate: cfg.StartDate,
-		Lookback:  time.Duration(cfg.LookbackWindowDays) * 24 * time.Hour,
+		Client:       counter,
+		Out:          env.Out,
+		StartDate:    cfg.StartDate,
+		Lookback:     time.Duration(cfg.LookbackWindowDays) * 24 * time.Hour,
+		Follow:       opts.Follow || cfg.Follow,
+		PollInterval: cfg.PollInterval,
 	}
 	started := time.Now()
 	err = reader.Read(ctx, jobs)
+	if errors.Is(err, streams.ErrInterrupted) {
+		// Stopped by the platform or the user: every stream emitted a final
+		// STATE covering what it read, so this is not a failure.
+		_ = env.Out.Log(protocol.LevelWarn, err.Error())
+		err = nil
+	}
 	if ferr := env.Out.Flush(); err == nil {
 		err = ferr
 	}

@@ -169,39 +169,40 @@ func TestIncrementalReadReturnsOnlyNew(t *testing.T) {
 			t.Errorf("%s: second read returned %v, want only the new %s", stream, got, want)
 		}
 	}
-	// Each cursor moved forward past the new objects.
+	// Each events cursor moved forward past the new objects.
 	before, after := cursors(t, first), cursors(t, second)
 	for _, stream := range streams {
 		if after[stream] <= before[stream] || after[stream] <= now.Unix() {
-			t.Errorf("%s: cursor went from %d to %d; the new objects were created at %d", stream, before[stream], after[stream], now.Unix())
+			t.Errorf("%s: events cursor went from %d to %d; the new objects were created at %d", stream, before[stream], after[stream], now.Unix())
 		}
 	}
 }
 
-// cursors returns each stream's last created cursor.
+// cursors returns each stream's last events cursor.
 func cursors(t *testing.T, res testbin.Result) map[string]int64 {
 	out := map[string]int64{}
 	for _, st := range res.States() {
-		var s struct{ Created int64 }
+		var s struct{ Events struct{ Since int64 } }
 		json.Unmarshal(st.Stream.StreamState, &s)
-		out[st.Stream.StreamDescriptor.Name] = s.Created
+		out[st.Stream.StreamDescriptor.Name] = s.Events.Since
 	}
 	return out
 }
 
-// TestLookbackWindow resumes from a cursor with a lookback: exactly the
-// objects created since cursor - lookback come back.
+// TestLookbackWindow resumes a stream without events (balance
+// transactions) from a cursor with a lookback: exactly the objects created
+// since cursor - lookback come back.
 func TestLookbackWindow(t *testing.T) {
 	e := newEnv(t)
 	cursor := fakestripe.DefaultEnd.Add(-10 * 24 * time.Hour).Unix()
-	state := []byte(fmt.Sprintf(`[{"type":"STREAM","stream":{"stream_descriptor":{"name":"charges"},"stream_state":{"state_version":1,"created":%d}}}]`, cursor))
-	cat := catalogFile(t, protocol.SyncModeIncremental, "charges")
+	state := []byte(fmt.Sprintf(`[{"type":"STREAM","stream":{"stream_descriptor":{"name":"balance_transactions"},"stream_state":{"state_version":1,"created":%d}}}]`, cursor))
+	cat := catalogFile(t, protocol.SyncModeIncremental, "balance_transactions")
 	for _, days := range []int{0, 3} {
 		res := e.run("read", "--config", e.config(map[string]any{"lookback_window_days": days}), "--catalog", cat, "--state", writeFile(t, "state.json", state))
 		requireExit(t, res, 0)
 		from := cursor - int64(days)*86400
 		var want []string
-		for _, raw := range e.fake.Objects(fakestripe.KindCharge) {
+		for _, raw := range e.fake.Objects(fakestripe.KindBalanceTransaction) {
 			var c struct {
 				ID      string
 				Created int64
@@ -212,9 +213,9 @@ func TestLookbackWindow(t *testing.T) {
 			}
 		}
 		slices.Sort(want)
-		got := sortedIDs(res.Records("charges"))
-		if !slices.Equal(got, want) || len(want) == 0 || len(want) == len(e.fake.IDs(fakestripe.KindCharge)) {
-			t.Errorf("lookback %d days: read %d charges, want the %d created since %d", days, len(got), len(want), from)
+		got := sortedIDs(res.Records("balance_transactions"))
+		if !slices.Equal(got, want) || len(want) == 0 || len(want) == len(e.fake.IDs(fakestripe.KindBalanceTransaction)) {
+			t.Errorf("lookback %d days: read %d balance transactions, want the %d created since %d", days, len(got), len(want), from)
 		}
 		// The lookback re-reads below the cursor but never moves it back.
 		for _, st := range res.States() {
@@ -287,7 +288,7 @@ func TestInvalidKeyStopsTheRead(t *testing.T) {
 // stream alone, names the permission, and the process exits non-zero.
 func TestForbiddenStream(t *testing.T) {
 	e := newEnv(t, fakestripe.WithKeys(map[string]fakestripe.KeyInfo{
-		"rk_test_limited": {Kinds: []string{fakestripe.KindCoupon, fakestripe.KindPlan}},
+		"rk_test_limited": {Kinds: []string{fakestripe.KindCoupon, fakestripe.KindPlan, fakestripe.KindEvent}},
 	}))
 	res := e.run("read", "--config", e.config(map[string]any{"client_secret": "rk_test_limited"}), "--streams", "coupons,charges,plans")
 	requireExit(t, res, 1)
@@ -346,5 +347,29 @@ func TestDeletedParentIsSkipped(t *testing.T) {
 	}
 	if logs := res.Of(protocol.TypeLog); len(logs) != 1 || !strings.Contains(logs[0].Log.Message, gone) {
 		t.Fatalf("want one warning naming %s, got %+v", gone, logs)
+	}
+}
+
+// TestKeyWithoutEventPermission: change tracking needs events; a restricted
+// key without that permission fails the change-tracked streams after their
+// backfill, with a message naming the permission.
+func TestKeyWithoutEventPermission(t *testing.T) {
+	e := newEnv(t, fakestripe.WithKeys(map[string]fakestripe.KeyInfo{
+		"rk_test_noevents": {Kinds: []string{fakestripe.KindCoupon}},
+	}))
+	res := e.run("read", "--config", e.config(map[string]any{"client_secret": "rk_test_noevents"}), "--streams", "coupons")
+	requireExit(t, res, 1)
+	if len(res.Records("coupons")) != len(e.fake.IDs(fakestripe.KindCoupon)) {
+		t.Fatalf("the backfill was not emitted: %d coupons", len(res.Records("coupons")))
+	}
+	errs := res.Errors()
+	if len(errs) != 1 || !strings.Contains(errs[0].Message, "rak_event_read") || errs[0].FailureType != protocol.FailureConfig {
+		t.Fatalf("want one config_error naming rak_event_read, got %+v", errs)
+	}
+	// The backfill's checkpoint survives: the next run does not backfill again.
+	var st struct{ Events struct{ Following bool } }
+	json.Unmarshal(res.States()[len(res.States())-1].Stream.StreamState, &st)
+	if !st.Events.Following {
+		t.Fatalf("the last state does not record the finished backfill: %s", res.States()[len(res.States())-1].Stream.StreamState)
 	}
 }

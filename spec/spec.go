@@ -38,7 +38,19 @@ type Config struct {
 	APIKey             string
 	StartDate          time.Time
 	LookbackWindowDays int
+	// Follow keeps the read running after the backfill, emitting changes
+	// as Stripe reports them.
+	Follow bool
+	// PollInterval is the wait between two reads of events when following.
+	PollInterval time.Duration
 }
+
+// DefaultPollInterval is poll_interval when a config does not give one.
+const DefaultPollInterval = 500 * time.Millisecond
+
+// minPollInterval keeps a follower from spending the account's rate limit
+// on empty polls.
+const minPollInterval = 100 * time.Millisecond
 
 // Spec is the SPEC message payload.
 func Spec() *protocol.Spec {
@@ -77,7 +89,7 @@ func FromEnvironment(apiKey string) (Config, error) {
 	if err := checkKey(apiKey, "STRIPE_API_KEY"); err != nil {
 		return Config{}, err
 	}
-	return Config{APIKey: apiKey, StartDate: DefaultStartDate}, nil
+	return Config{APIKey: apiKey, StartDate: DefaultStartDate, PollInterval: DefaultPollInterval}, nil
 }
 
 // Parse validates a config document against ConnectionSpecification and
@@ -101,7 +113,7 @@ func Parse(raw []byte) (Config, error) {
 		return Config{}, describe(err, obj)
 	}
 
-	cfg := Config{StartDate: DefaultStartDate}
+	cfg := Config{StartDate: DefaultStartDate, PollInterval: DefaultPollInterval}
 	cfg.AccountID = strings.TrimSpace(obj["account_id"].(string))
 	cfg.APIKey = strings.TrimSpace(obj["client_secret"].(string))
 	if cfg.AccountID == "" {
@@ -121,7 +133,24 @@ func Parse(raw []byte) (Config, error) {
 		days, _ := n.Int64() // the schema checked it is a non-negative integer
 		cfg.LookbackWindowDays = int(days)
 	}
+	cfg.Follow, _ = obj["follow"].(bool)
+	if s, ok := obj["poll_interval"].(string); ok {
+		d, err := ParsePollInterval(s)
+		if err != nil {
+			return Config{}, err
+		}
+		cfg.PollInterval = d
+	}
 	return cfg, nil
+}
+
+// ParsePollInterval reads a poll interval such as "500ms" or "2s".
+func ParsePollInterval(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < minPollInterval {
+		return 0, protocol.ConfigErrorf("'poll_interval' must be a duration of at least %s, like \"500ms\" or \"2s\", got %q", minPollInterval, s)
+	}
+	return d, nil
 }
 
 func checkKey(key, field string) error {
@@ -152,6 +181,10 @@ func describe(err error, obj map[string]any) error {
 		case field == "start_date" && (keyword == "format" || keyword == "pattern"):
 			got, _ := obj["start_date"].(string)
 			msgs = append(msgs, startDateError(got).Error())
+		case field == "poll_interval" && keyword == "pattern":
+			got, _ := obj["poll_interval"].(string)
+			_, err := ParsePollInterval("bad")
+			msgs = append(msgs, strings.Replace(err.Error(), `"bad"`, fmt.Sprintf("%q", got), 1))
 		case keyword == "required":
 			msgs = append(msgs, "a required field is missing: "+leaf.Message)
 		case field == "":

@@ -14,7 +14,7 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{AccountID: "acct_1", APIKey: "sk_test_abc", StartDate: time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC), LookbackWindowDays: 3}
+	want := Config{AccountID: "acct_1", APIKey: "sk_test_abc", StartDate: time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC), LookbackWindowDays: 3, PollInterval: DefaultPollInterval}
 	if cfg != want {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}
@@ -22,8 +22,12 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.StartDate.Equal(DefaultStartDate) || cfg.LookbackWindowDays != 0 {
+	if !cfg.StartDate.Equal(DefaultStartDate) || cfg.LookbackWindowDays != 0 || cfg.Follow || cfg.PollInterval != 500*time.Millisecond {
 		t.Fatalf("defaults not applied: %+v", cfg)
+	}
+	cfg, err = Parse([]byte(`{"account_id":"acct_1","client_secret":"sk_test_abc","follow":true,"poll_interval":"2s"}`))
+	if err != nil || !cfg.Follow || cfg.PollInterval != 2*time.Second {
+		t.Fatalf("follow config: %+v %v", cfg, err)
 	}
 }
 
@@ -39,6 +43,9 @@ func TestParseRejects(t *testing.T) {
 		{"start_date words", `{"account_id":"acct_1","client_secret":"sk_test_x","start_date":"yesterday"}`, `'start_date' must be RFC 3339, like "2017-01-25T00:00:00Z", got "yesterday"`},
 		{"start_date date only", `{"account_id":"acct_1","client_secret":"sk_test_x","start_date":"2020-01-01"}`, `got "2020-01-01"`},
 		{"negative lookback", `{"account_id":"acct_1","client_secret":"sk_test_x","lookback_window_days":-1}`, "'lookback_window_days' must be >= 0"},
+		{"poll interval words", `{"account_id":"acct_1","client_secret":"sk_test_x","poll_interval":"often"}`, `'poll_interval' must be a duration of at least 100ms, like "500ms" or "2s", got "often"`},
+		{"poll interval too short", `{"account_id":"acct_1","client_secret":"sk_test_x","poll_interval":"10ms"}`, `got "10ms"`},
+		{"follow not a boolean", `{"account_id":"acct_1","client_secret":"sk_test_x","follow":"yes"}`, "'follow' expected boolean"},
 		{"fractional lookback", `{"account_id":"acct_1","client_secret":"sk_test_x","lookback_window_days":1.5}`, "'lookback_window_days' expected integer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

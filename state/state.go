@@ -13,6 +13,20 @@
 // upper bound only after every page of that window has been emitted. A read
 // that resumes from C re-reads from C (minus the lookback window) and loses
 // nothing; at worst it repeats the records of the window that was in flight.
+//
+// A change-tracked stream (one whose objects Stripe reports through events)
+// also carries an Events cursor. Its invariant:
+//
+//	Events.Since = E means every event of the stream's types created before
+//	E, and visible when it was read, has been applied: the current version
+//	of the object it names has been emitted. Seen lists the events at or
+//	after E - Overlap already applied, so that the next read can re-read
+//	that overlap (events become visible a little after their created time)
+//	without applying any event twice.
+//
+// While the stream backfills through its list endpoint, Since is the time the
+// backfill began: changes made during the backfill are read from the events
+// once it completes, so none is lost.
 package state
 
 import (
@@ -25,16 +39,37 @@ import (
 	"source-stripe/protocol"
 )
 
-// Version is the version of the state shape this connector writes.
-const Version = 1
+// Version is the version of the state shape this connector writes:
+// 1 had only the created cursor; 2 adds the events cursor.
+const Version = 2
+
+// Overlap is how far before Events.Since each read of events starts again:
+// an event can become visible in the list a little after its created time.
+const Overlap = 30 // seconds
 
 // Stream is one stream's checkpoint.
 type Stream struct {
 	// Version of this shape; states written before versioning count as 1.
 	Version int `json:"state_version"`
 	// Created is the created cursor (epoch seconds): every object created
-	// before it has been emitted. Nil when the stream has no cursor yet.
+	// before it has been emitted. Nil when the stream has no cursor yet. For
+	// a change-tracked stream it is the backfill's progress.
 	Created *int64 `json:"created,omitempty"`
+	// Events is the change-tracking cursor; nil before change tracking began.
+	Events *Events `json:"events,omitempty"`
+}
+
+// Events is where a change-tracked stream stands in Stripe's event list.
+type Events struct {
+	// Since: every event created before it has been applied (see the
+	// package doc). During a backfill, the time the backfill began.
+	Since int64 `json:"since"`
+	// Following is true once the backfill is complete and the stream
+	// follows events.
+	Following bool `json:"following"`
+	// Seen maps the ids of applied events created at or after
+	// Since - Overlap to their created time.
+	Seen map[string]int64 `json:"seen,omitempty"`
 }
 
 // WithCreated returns a copy of s with the cursor set to created.
@@ -43,6 +78,10 @@ func (s Stream) WithCreated(created int64) Stream {
 	s.Created = &created
 	return s
 }
+
+// Following reports whether the stream's backfill is done and it follows
+// events.
+func (s Stream) Following() bool { return s.Events != nil && s.Events.Following }
 
 // Marshal renders s as the stream_state of a STATE message.
 func (s Stream) Marshal() json.RawMessage {
@@ -192,5 +231,38 @@ func parseStream(name string, raw json.RawMessage) (Stream, error) {
 		c := int64(f)
 		s.Created = &c
 	}
+	if v, ok := fields["events"]; ok && string(v) != "null" {
+		ev, err := parseEvents(name, v)
+		if err != nil {
+			return Stream{}, err
+		}
+		s.Events = ev
+	}
 	return s, nil
+}
+
+func parseEvents(name string, raw json.RawMessage) (*Events, error) {
+	var ev struct {
+		Since     *float64                   `json:"since"`
+		Following *bool                      `json:"following"`
+		Seen      map[string]json.RawMessage `json:"seen"`
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, protocol.ConfigErrorf("the state of stream %q has a malformed 'events' cursor (want {\"since\": <seconds>, \"following\": <bool>, \"seen\": {<event id>: <seconds>}}): %v", name, err)
+	}
+	if ev.Since == nil || *ev.Since < 0 || *ev.Since > maxCreated || *ev.Since != math.Trunc(*ev.Since) {
+		return nil, protocol.ConfigErrorf("the state of stream %q has an 'events.since' that is missing or not whole epoch seconds", name)
+	}
+	out := &Events{Since: int64(*ev.Since), Following: ev.Following != nil && *ev.Following}
+	for id, v := range ev.Seen {
+		var at float64
+		if err := json.Unmarshal(v, &at); err != nil || at < 0 || at > maxCreated || at != math.Trunc(at) {
+			return nil, protocol.ConfigErrorf("the state of stream %q has 'events.seen' entry %q that is not whole epoch seconds: %s", name, id, v)
+		}
+		if out.Seen == nil {
+			out.Seen = map[string]int64{}
+		}
+		out.Seen[id] = int64(at)
+	}
+	return out, nil
 }

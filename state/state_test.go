@@ -58,7 +58,10 @@ func TestParseRejects(t *testing.T) {
 		{"absurd cursor", `{"charges":{"created":1e15}}`, "out of range"},
 		{"fractional cursor", `{"charges":{"created":1.5}}`, "out of range"},
 		{"state not an object", `{"charges":[1,2]}`, `the state of stream "charges" must be an object`},
-		{"newer version", `{"charges":{"state_version":2,"created":1}}`, "newer than this connector understands"},
+		{"newer version", `{"charges":{"state_version":3,"created":1}}`, "newer than this connector understands"},
+		{"events not an object", `{"charges":{"events":5}}`, "malformed 'events' cursor"},
+		{"events without since", `{"charges":{"events":{"following":true}}}`, "'events.since' that is missing"},
+		{"seen as string", `{"charges":{"events":{"since":5,"seen":{"evt_1":"x"}}}}`, `'events.seen' entry "evt_1"`},
 		{"global state", `[{"type":"GLOBAL","global":{}}]`, "GLOBAL are not supported"},
 		{"stream without name", `[{"type":"STREAM","stream":{"stream_state":{}}}]`, "no stream.stream_descriptor.name"},
 		{"array of garbage", `[1]`, "malformed"},
@@ -75,9 +78,24 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
+func TestEventsCursor(t *testing.T) {
+	set, err := Parse([]byte(`{"charges":{"state_version":2,"created":10,"events":{"since":1700000000,"following":true,"seen":{"evt_1":1699999990}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := set["charges"].Events
+	if !set["charges"].Following() || ev.Since != 1700000000 || ev.Seen["evt_1"] != 1699999990 {
+		t.Fatalf("got %+v", ev)
+	}
+	again, err := Parse([]byte(`{"charges":` + string(set["charges"].Marshal()) + `}`))
+	if err != nil || again["charges"].Events.Seen["evt_1"] != 1699999990 || *again["charges"].Created != 10 {
+		t.Fatalf("round trip: %v %+v", err, again)
+	}
+}
+
 func TestMarshalRoundTrip(t *testing.T) {
 	s := Stream{}.WithCreated(1700000000)
-	if got := string(s.Marshal()); got != `{"state_version":1,"created":1700000000}` {
+	if got := string(s.Marshal()); got != `{"state_version":2,"created":1700000000}` {
 		t.Fatalf("got %s", got)
 	}
 	set, err := Parse([]byte(`{"charges":` + string(s.Marshal()) + `}`))

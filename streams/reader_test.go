@@ -55,8 +55,11 @@ func TestCheckpointInvariant(t *testing.T) {
 			states++
 			var st state.Stream
 			json.Unmarshal(m.State.Stream.StreamState, &st)
-			if st.Created == nil || *st.Created <= lastCursor {
-				t.Fatalf("state %d: cursor %v does not advance past %d", states, st.Created, lastCursor)
+			if st.Created == nil || *st.Created < lastCursor {
+				t.Fatalf("state %d: cursor %v moved back from %d", states, st.Created, lastCursor)
+			}
+			if *st.Created == lastCursor {
+				continue // the events phase checkpoints with the same created cursor
 			}
 			lastCursor = *st.Created
 			for id, c := range created {
@@ -71,19 +74,6 @@ func TestCheckpointInvariant(t *testing.T) {
 	}
 	if states < 5 {
 		t.Errorf("want a checkpoint every ~300 charges, got %d states for %d charges", states, len(created))
-	}
-}
-
-func TestWithField(t *testing.T) {
-	for in, want := range map[string]string{
-		`{"id":"il_1"}`:         `{"invoice_id":"in_1","id":"il_1"}`,
-		"{\n  \"id\": \"x\"\n}": "{\"invoice_id\":\"in_1\",\n  \"id\": \"x\"\n}",
-		`{}`:                    `{"invoice_id":"in_1"}`,
-		` { } `:                 ` {"invoice_id":"in_1" } `,
-	} {
-		if got := string(withField([]byte(in), "invoice_id", "in_1")); got != want {
-			t.Errorf("withField(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

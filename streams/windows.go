@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"strconv"
 
@@ -23,6 +24,15 @@ const (
 	growEmpty = 8
 )
 
+// pager reads Stripe lists: whole lists page by page, and created ranges
+// window by window.
+type pager struct {
+	client        Lister
+	windowRecords int64
+	// onPage runs after every page that arrives.
+	onPage func() error
+}
+
 // readWindows reads every object of the list at path with lo <= created < hi
 // and passes it to emit, oldest window first. done(whi) runs after every
 // object of the window [wlo, whi) has been emitted: the only point at which a
@@ -32,34 +42,34 @@ const (
 // range too dense to read as one window is split by the density its first
 // page shows (that page is dropped and read again inside the smaller
 // window), and every window sizes the next one.
-func (s *streamRun) readWindows(ctx context.Context, path string, params map[string]string, lo, hi int64, emit func([]byte) error, done func(int64) error) error {
+func (p *pager) readWindows(ctx context.Context, path string, base url.Values, lo, hi int64, emit func([]byte) error, done func(int64) error) error {
 	size := hi - lo
 	for lo < hi {
 		whi := hi
 		if size < hi-lo {
 			whi = lo + size
 		}
-		query := listQuery(params)
+		query := listQuery(base)
 		query.Set("created[gte]", strconv.FormatInt(lo, 10))
 		query.Set("created[lt]", strconv.FormatInt(whi, 10))
-		page, err := s.page(ctx, path, query)
+		page, err := p.page(ctx, path, query)
 		if err != nil {
 			return fmt.Errorf("reading %s created in [%d, %d): %w", path, lo, whi, err)
 		}
 		if page.HasMore && whi-lo > 1 {
-			if want := denseWindow(page, lo, whi, s.windowRecords()); want < whi-lo {
+			if want := denseWindow(page, lo, whi, p.windowRecords); want < whi-lo {
 				size = want
 				continue
 			}
 		}
-		count, err := s.drain(ctx, path, query, page, emit)
+		count, err := p.drain(ctx, path, query, page, emit)
 		if err != nil {
 			return fmt.Errorf("reading %s created in [%d, %d): %w", path, lo, whi, err)
 		}
 		if err := done(whi); err != nil {
 			return err
 		}
-		size = nextWindow(whi-lo, count, s.windowRecords())
+		size = nextWindow(whi-lo, count, p.windowRecords)
 		lo = whi
 	}
 	return nil
@@ -92,26 +102,19 @@ func nextWindow(size int64, count int, target int64) int64 {
 	return max(1, size*target/int64(count))
 }
 
-func (s *streamRun) windowRecords() int64 {
-	if s.WindowRecords > 0 {
-		return int64(s.WindowRecords)
-	}
-	return defaultWindowRecords
-}
-
 // paginate reads every page of a list.
-func (s *streamRun) paginate(ctx context.Context, path string, query url.Values, emit func([]byte) error) error {
-	page, err := s.page(ctx, path, query)
+func (p *pager) paginate(ctx context.Context, path string, query url.Values, emit func([]byte) error) error {
+	page, err := p.page(ctx, path, query)
 	if err != nil {
 		return err
 	}
-	_, err = s.drain(ctx, path, query, page, emit)
+	_, err = p.drain(ctx, path, query, page, emit)
 	return err
 }
 
 // drain emits first and every following page of the list, and returns how
 // many objects it emitted.
-func (s *streamRun) drain(ctx context.Context, path string, query url.Values, page stripeapi.Page, emit func([]byte) error) (int, error) {
+func (p *pager) drain(ctx context.Context, path string, query url.Values, page stripeapi.Page, emit func([]byte) error) (int, error) {
 	count := 0
 	lastID := ""
 	for {
@@ -136,23 +139,31 @@ func (s *streamRun) drain(ctx context.Context, path string, query url.Values, pa
 		}
 		lastID = last.ID
 		query.Set("starting_after", lastID)
-		if page, err = s.page(ctx, path, query); err != nil {
+		if page, err = p.page(ctx, path, query); err != nil {
 			return count, fmt.Errorf("reading the page after %s: %w", lastID, err)
 		}
 	}
 }
 
-func (s *streamRun) page(ctx context.Context, path string, query url.Values) (stripeapi.Page, error) {
-	page, err := s.Client.ListPage(ctx, path, query)
-	if err != nil {
+func (p *pager) page(ctx context.Context, path string, query url.Values) (stripeapi.Page, error) {
+	page, err := p.client.ListPage(ctx, path, query)
+	if err != nil || p.onPage == nil {
 		return page, err
 	}
-	return page, s.running()
+	return page, p.onPage()
 }
 
-func listQuery(params map[string]string) url.Values {
+// listQuery returns the query of a list request: full pages plus base.
+func listQuery(base url.Values) url.Values {
 	q := url.Values{"limit": {strconv.Itoa(pageLimit)}}
-	for k, v := range params {
+	maps.Copy(q, base)
+	return q
+}
+
+// params turns a stream's fixed parameters into a query.
+func params(m map[string]string) url.Values {
+	q := url.Values{}
+	for k, v := range m {
 		q.Set(k, v)
 	}
 	return q

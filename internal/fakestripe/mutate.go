@@ -111,7 +111,11 @@ func (s *Server) relate(o *object) {
 		o.set("canceled_at", jsonNull)
 		o.set("ended_at", jsonNull)
 	case KindEvent:
-		o.set("api_version", jsonString(APIVersion))
+		version := APIVersion
+		if s.eventAPIVersion != "" {
+			version = s.eventAPIVersion
+		}
+		o.set("api_version", jsonString(version))
 	}
 }
 
@@ -338,6 +342,10 @@ func (s *Server) AddChild(childKind, parentID string, created time.Time) string 
 		s.emit(k.events.created, at, o, nil)
 	case embedField != "":
 		s.emit(p.spec.events.updated, at, p, previous)
+	case k.name == KindCustomerBalanceTransaction:
+		// A balance transaction changes the customer's balance; Stripe
+		// reports that as customer.updated.
+		s.emit(p.spec.events.updated, at, p, s.addToBalance(p, o))
 	}
 	return o.id
 }
@@ -441,4 +449,26 @@ func (s *Server) Object(kind, id string) (json.RawMessage, bool) {
 // Count returns how many objects of kind Objects would return.
 func (s *Server) Count(kind string) int {
 	return len(s.IDs(kind))
+}
+
+// addToBalance adds a customer balance transaction's amount to its
+// customer's balance and returns the previous balance.
+func (s *Server) addToBalance(customer, txn *object) []field {
+	var balance, amount int64
+	if raw, ok := customer.get("balance"); ok {
+		_ = json.Unmarshal(raw, &balance)
+	}
+	if raw, ok := txn.get("amount"); ok {
+		_ = json.Unmarshal(raw, &amount)
+	}
+	return s.apply(customer, map[string]any{"balance": balance + amount})
+}
+
+// SetEventAPIVersion makes events recorded from now on carry api_version v,
+// as when the account's default API version differs from the one a client
+// pins: their data.object is then rendered at v.
+func (s *Server) SetEventAPIVersion(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.eventAPIVersion = v
 }

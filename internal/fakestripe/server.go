@@ -59,6 +59,8 @@ type RequestRecord struct {
 	StripeVersion string
 	StripeAccount string
 	RequestID     string
+	// Fault is the fault WithFaults injected into this request's answer, if any.
+	Fault FaultKind
 }
 
 // Option configures a Server.
@@ -76,6 +78,7 @@ type config struct {
 	maxRequests int
 	observe     func(RequestRecord)
 	connected   map[string]bool
+	faults      *FaultPlan
 }
 
 // WithClock sets the clock Now reads and mutations use when given a zero time.
@@ -149,6 +152,9 @@ type Server struct {
 	faultMu sync.Mutex
 	faults  []*fault
 	bucket  *tokenBucket
+	chaos   *injector // WithFaults
+
+	eventAPIVersion string // api_version of new events; APIVersion when empty
 }
 
 type fault struct {
@@ -206,6 +212,9 @@ func NewUnstarted(opts ...Option) *Server {
 	}
 	if cfg.rateLimit > 0 {
 		s.bucket = &tokenBucket{rate: float64(cfg.rateLimit), tokens: float64(cfg.rateLimit), last: time.Now()}
+	}
+	if cfg.faults != nil {
+		s.chaos = newInjector(*cfg.faults)
 	}
 	s.mux = s.routes()
 	return s
@@ -314,8 +323,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 type ctxKey struct{}
 
-// ServeHTTP answers one request: latency, hook, rate limit, injected faults, authentication, API
-// version, then the endpoint.
+// ServeHTTP answers one request: latency, random faults (WithFaults), hook, rate limit, injected
+// faults (FailNext), authentication, API version, then the endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := fmt.Sprintf("req_fake%010d", s.reqSeq.Add(1))
 	h := w.Header()
@@ -342,6 +351,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sw.WriteHeader(499) // the client went away; nobody reads this
 		return
 	}
+	if s.chaos != nil {
+		answer := func(w http.ResponseWriter) { s.answer(w, r, key, rec.StripeAccount, rec.StripeVersion) }
+		if rec.Fault = s.chaos.serve(w, sw, r, answer); rec.Fault != "" {
+			return
+		}
+	}
+	s.answer(sw, r, key, rec.StripeAccount, rec.StripeVersion)
+}
+
+// answer answers a request that no random fault took: hook, rate limit, FailNext, authentication,
+// API version, then the endpoint.
+func (s *Server) answer(sw http.ResponseWriter, r *http.Request, key, account, version string) {
+	h := sw.Header()
 	if hook := s.cfg.hook; hook != nil {
 		if handled, status, body, header := hook(r); handled {
 			for k, v := range header {
@@ -371,15 +393,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if acct := rec.StripeAccount; acct != "" && acct != s.cfg.accountID && !s.cfg.connected[acct] {
+	if account != "" && account != s.cfg.accountID && !s.cfg.connected[account] {
 		writeError(sw, http.StatusForbidden, apiError{Type: "invalid_request_error",
 			Message: fmt.Sprintf("The provided key '%s' does not have access to account '%s' (or that account does not exist). "+
-				"Application access may have been revoked.", maskKey(key), acct)})
+				"Application access may have been revoked.", maskKey(key), account)})
 		return
 	}
-	if v := rec.StripeVersion; v != "" && v != APIVersion {
+	if version != "" && version != APIVersion {
 		writeError(sw, http.StatusBadRequest, apiError{Type: "invalid_request_error",
-			Message: fmt.Sprintf("fakestripe serves only Stripe-Version %s; the request asked for %q.", APIVersion, v)})
+			Message: fmt.Sprintf("fakestripe serves only Stripe-Version %s; the request asked for %q.", APIVersion, version)})
 		return
 	}
 	s.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, info)))

@@ -1,0 +1,155 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"source-stripe/protocol"
+	"source-stripe/state"
+	"source-stripe/stripeapi"
+)
+
+// backfill reads a change-tracked stream's objects through its list
+// endpoint, unless an earlier run finished that and the stream now follows
+// events. The events cursor starts at the backfill's start, so that changes
+// made while it runs are applied after it.
+func (s *streamRun) backfill(ctx context.Context) error {
+	name := s.job.Stream.Name
+	now := s.Now()
+	if s.events != nil && time.Unix(s.events.Since, 0).Before(now.Add(-eventRetention)) {
+		s.Out.Log(protocol.LevelWarn, fmt.Sprintf("%s: the saved events cursor (%s) is older than the 30 days Stripe keeps events, so changes since then cannot all be read: reading the whole stream again",
+			name, time.Unix(s.events.Since, 0).UTC().Format(time.RFC3339)))
+		s.events, s.cursor = nil, nil
+	}
+	if s.events != nil && s.events.Following {
+		return nil
+	}
+	if s.events == nil {
+		// A state without an events cursor (a first run, or a bare created
+		// cursor) follows events from now on.
+		s.events = &state.Events{Since: now.Unix()}
+	}
+	if err := s.readCreatedTracked(ctx); err != nil {
+		return err
+	}
+	s.events.Following = true
+	return s.checkpoint()
+}
+
+// readCreatedTracked is the backfill of a change-tracked stream: records get
+// their updated cursor, there is no lookback (events cover changes), and the
+// created cursor checkpoints every window. For a child stream the windows
+// are its parents', and the cursor says whose children have been emitted.
+func (s *streamRun) readCreatedTracked(ctx context.Context) error {
+	lo := s.StartDate.Unix()
+	if s.cursor != nil {
+		lo = max(lo, *s.cursor)
+	}
+	done := func(whi int64) error {
+		s.cursor = &whi
+		return s.checkpoint()
+	}
+	st := s.job.Stream
+	if st.Parent != "" {
+		return s.readChildren(ctx, lo, s.until, done)
+	}
+	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
+	return s.pager.readWindows(ctx, st.Path, params(st.Params), lo, s.until, emit, done)
+}
+
+// updatedFromCreated gives a record read from a list its updated cursor: its
+// creation time, unless Stripe's object has its own updated (products).
+func (s *streamRun) updatedFromCreated(obj []byte) []field {
+	if !s.job.Stream.ChangeTracked() || topLevel(obj, UpdatedField) != nil {
+		return nil
+	}
+	created, _ := topLevelInt(obj, s.job.Stream.Cursor)
+	return []field{intField(UpdatedField, created)}
+}
+
+// readChildren reads every child of every parent created in [lo, hi),
+// window of parents by window; done runs after each window.
+func (s *streamRun) readChildren(ctx context.Context, lo, hi int64, done func(int64) error) error {
+	child := s.job.Stream
+	parent, ok := Lookup(child.Parent)
+	if !ok {
+		return fmt.Errorf("stream %s names an unknown parent stream %q", child.Name, child.Parent)
+	}
+	onParent := func(raw []byte) error {
+		id := topLevelString(raw, "id")
+		if id == "" {
+			return fmt.Errorf("a %s object has no id", child.Parent)
+		}
+		var updated []field
+		if s.changeTracked() || child.ChangeTracked() {
+			created, _ := topLevelInt(raw, parent.Cursor)
+			updated = []field{intField(UpdatedField, created)}
+		}
+		return s.readChildrenOf(ctx, id, raw, updated)
+	}
+	return s.pager.readWindows(ctx, parent.Path, params(parent.Params), lo, hi, onParent, done)
+}
+
+// readChildrenOf emits the children of one parent: from the list the parent
+// embeds when it is complete, else from the child endpoint.
+func (s *streamRun) readChildrenOf(ctx context.Context, parentID string, parentRaw []byte, fields []field) error {
+	child := s.job.Stream
+	if child.AddParentID {
+		fields = append([]field{stringField(child.ParentIDField, parentID)}, fields...)
+	}
+	emit := func(data []byte) error { return s.emit(data, fields...) }
+	if embedded, ok := embeddedList(parentRaw, child.EmbeddedList); ok {
+		for _, item := range embedded {
+			if err := emit(item); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	path, query := child.Path, params(child.Params)
+	if child.ParentIDParam != "" {
+		query.Set(child.ParentIDParam, parentID)
+	} else {
+		path = fillPathParam(path, parentID)
+	}
+	err := s.pager.paginate(ctx, path, listQuery(query), emit)
+	if stripeapi.StatusOf(err) == 404 {
+		// The parent was deleted between listing it and listing its
+		// children: nothing is lost, there is nothing left to read.
+		return s.Out.Log(protocol.LevelWarn, fmt.Sprintf("%s: skipping the children of %s %s, which no longer exists", child.Name, child.Parent, parentID))
+	}
+	return err
+}
+
+// embeddedList returns the children a parent embeds in field, when the
+// embedded list is complete (has_more false).
+func embeddedList(parent []byte, field string) ([]json.RawMessage, bool) {
+	if field == "" || parent == nil {
+		return nil, false
+	}
+	raw := topLevel(parent, field)
+	if raw == nil {
+		return nil, false
+	}
+	var list struct {
+		Data    []json.RawMessage `json:"data"`
+		HasMore bool              `json:"has_more"`
+	}
+	if json.Unmarshal(raw, &list) != nil || list.Data == nil || list.HasMore {
+		return nil, false
+	}
+	return list.Data, true
+}
+
+// fillPathParam replaces the path's {placeholder} with the parent id.
+func fillPathParam(path, id string) string {
+	open, end := strings.Index(path, "{"), strings.Index(path, "}")
+	if open < 0 || end < open {
+		return path
+	}
+	return path[:open] + url.PathEscape(id) + path[end+1:]
+}

@@ -1,0 +1,181 @@
+package streams
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"source-stripe/protocol"
+	"source-stripe/state"
+	"source-stripe/stripeapi"
+)
+
+// streamRun is the progress of one stream in one run: its statuses, its
+// checkpoint and the records emitted since the last one.
+type streamRun struct {
+	*Reader
+	job   Job
+	until int64 // exclusive upper bound of created for the backfill
+	pager *pager
+	// lookback is re-read below the created cursor: the configured window
+	// on a run's first read, none on the polls of follow mode.
+	lookback time.Duration
+
+	cursor *int64        // the created checkpoint: everything created before it is emitted
+	events *state.Events // change tracking; nil for streams without events and full refreshes
+
+	started     bool
+	announced   bool      // RUNNING has been emitted
+	lastState   string    // last STATE emitted this run; "" before the first
+	lastStateAt time.Time // when it was emitted
+	sinceState  int64     // records emitted since the last STATE
+
+	pending []event // events read for this stream, not yet applied
+}
+
+func (r *Reader) newRun(job Job, until int64) *streamRun {
+	run := &streamRun{Reader: r, job: job, until: until, lookback: r.Lookback}
+	run.pager = &pager{client: r.Client, windowRecords: int64(r.WindowRecords), onPage: run.running}
+	if job.Incremental {
+		run.cursor = job.State.Created
+		if job.Stream.ChangeTracked() {
+			run.events = job.State.Events
+		}
+	}
+	return run
+}
+
+// changeTracked reports whether this run follows events after its backfill.
+func (s *streamRun) changeTracked() bool { return s.job.Incremental && s.job.Stream.ChangeTracked() }
+
+// start emits STARTED and runs the stream's first phase: its backfill, or
+// its whole read for a stream without events.
+func (s *streamRun) start(ctx context.Context) error {
+	s.started = true
+	if err := s.Out.StreamStatus(s.job.Stream.Name, protocol.StreamStarted); err != nil {
+		return err
+	}
+	switch {
+	case s.changeTracked():
+		return s.backfill(ctx)
+	case s.job.Stream.Parent != "":
+		return s.readChildren(ctx, s.StartDate.Unix(), s.until, func(int64) error { return nil })
+	default:
+		return s.readCreated(ctx, s.until)
+	}
+}
+
+// running emits RUNNING once, when the stream first gets an answer.
+func (s *streamRun) running() error {
+	if s.announced {
+		return nil
+	}
+	s.announced = true
+	return s.Out.StreamStatus(s.job.Stream.Name, protocol.StreamRunning)
+}
+
+// emit writes one record with the fields the connector adds.
+func (s *streamRun) emit(data []byte, fields ...field) error {
+	s.sinceState++
+	return s.Out.Record(s.job.Stream.Name, withFields(data, fields...), s.Out.Now())
+}
+
+// checkpoint emits the stream's state, unless it would repeat the last
+// STATE with no record in between.
+func (s *streamRun) checkpoint() error {
+	st := state.Stream{Version: state.Version, Created: s.cursor, Events: s.events}
+	raw := st.Marshal()
+	if string(raw) == s.lastState && s.sinceState == 0 {
+		return nil
+	}
+	s.lastState = string(raw)
+	s.lastStateAt = s.Now()
+	count := s.sinceState
+	s.sinceState = 0
+	return s.Out.StreamState(s.job.Stream.Name, raw, count)
+}
+
+// finalState emits the state at the end of a run: every stream gets at least
+// one STATE per run, also when it read nothing, and every record is covered
+// by a STATE.
+func (s *streamRun) finalState() error {
+	if s.lastState == "" || s.sinceState > 0 {
+		return s.checkpoint()
+	}
+	return nil
+}
+
+// complete ends the stream successfully.
+func (s *streamRun) complete() {
+	_ = s.running()
+	_ = s.finalState()
+	_ = s.Out.StreamStatus(s.job.Stream.Name, protocol.StreamComplete)
+}
+
+// fail ends the stream INCOMPLETE, after a final STATE that covers what it
+// emitted. It returns the error to report, or nil when the stream was only
+// stopped: by an interruption, or by another stream's fatal error, which is
+// reported once by Read's caller.
+func (s *streamRun) fail(ctx context.Context, err error) *protocol.Error {
+	name := s.job.Stream.Name
+	if !s.started {
+		s.started = true
+		_ = s.Out.StreamStatus(name, protocol.StreamStarted)
+	}
+	_ = s.finalState()
+	defer func() { _ = s.Out.StreamStatus(name, protocol.StreamIncomplete) }()
+	if ctx.Err() != nil {
+		return nil
+	}
+	perr := stripeapi.Classify(err, name)
+	if perr.Stream != "" {
+		_ = s.Out.TraceError(perr)
+	}
+	return perr
+}
+
+// readCreated reads a top-level stream over created windows up to hi. In
+// incremental mode it starts at the saved cursor minus the lookback window.
+func (s *streamRun) readCreated(ctx context.Context, hi int64) error {
+	lo := s.StartDate.Unix()
+	if s.cursor != nil {
+		lo = max(lo, *s.cursor-int64(s.lookback/time.Second))
+	}
+	st := s.job.Stream
+	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
+	return s.pager.readWindows(ctx, st.Path, params(st.Params), lo, hi, emit, func(whi int64) error {
+		// The cursor never moves back: a lookback window re-reads below it.
+		if s.cursor == nil || whi > *s.cursor {
+			s.cursor = &whi
+		}
+		return s.checkpoint()
+	})
+}
+
+// followCreated keeps reading a stream without events (balance
+// transactions, events) every PollInterval in follow mode, from its cursor
+// without lookback, until ctx is canceled.
+func (s *streamRun) followCreated(ctx context.Context) error {
+	for {
+		if err := s.finalState(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			if context.Cause(ctx) == context.Canceled {
+				s.complete() // stopped by the user: the stream is caught up
+				return nil
+			}
+			return ctx.Err()
+		case <-time.After(s.PollInterval):
+		}
+		s.lookback = 0
+		if err := s.readCreated(ctx, s.Now().Unix()); err != nil {
+			if ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
+				s.complete()
+				return nil
+			}
+			return fmt.Errorf("polling %s: %w", s.job.Stream.Name, err)
+		}
+	}
+}
