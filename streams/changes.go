@@ -120,7 +120,7 @@ func (f *feed) run(ctx context.Context, fail func(*streamRun, error)) {
 // last poll); otherwise they stopped short.
 func (f *feed) stop(ctx context.Context, members []*streamRun, fail func(*streamRun, error)) {
 	for _, m := range members {
-		if f.Follow && context.Cause(ctx) == context.Canceled {
+		if f.Follow && stopped(ctx) {
 			m.complete()
 		} else {
 			fail(m, ctx.Err())

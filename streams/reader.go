@@ -158,6 +158,13 @@ func (r *Reader) Read(ctx context.Context, jobs []Job) error {
 	return nil
 }
 
+// stopped reports whether ctx ended because the read was stopped from
+// outside (SIGINT, SIGTERM), not by a stream's fatal error.
+func stopped(ctx context.Context) bool {
+	var fatal *protocol.Error
+	return ctx.Err() != nil && !errors.As(context.Cause(ctx), &fatal)
+}
+
 func (r *Reader) setDefaults() {
 	if r.Concurrency <= 0 {
 		r.Concurrency = defaultConcurrency

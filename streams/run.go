@@ -162,7 +162,7 @@ func (s *streamRun) followCreated(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			if context.Cause(ctx) == context.Canceled {
+			if stopped(ctx) {
 				s.complete() // stopped by the user: the stream is caught up
 				return nil
 			}
@@ -171,7 +171,7 @@ func (s *streamRun) followCreated(ctx context.Context) error {
 		}
 		s.lookback = 0
 		if err := s.readCreated(ctx, s.Now().Unix()); err != nil {
-			if ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
+			if stopped(ctx) {
 				s.complete()
 				return nil
 			}
