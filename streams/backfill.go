@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"source-stripe/internal/jsonscan"
 	"source-stripe/protocol"
 	"source-stripe/state"
 	"source-stripe/stripeapi"
@@ -64,10 +65,10 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 // updatedFromCreated gives a record read from a list its updated cursor: its
 // creation time, unless Stripe's object has its own updated (products).
 func (s *streamRun) updatedFromCreated(obj []byte) []field {
-	if !s.job.Stream.ChangeTracked() || topLevel(obj, UpdatedField) != nil {
+	if !s.job.Stream.ChangeTracked() || jsonscan.Member(obj, UpdatedField) != nil {
 		return nil
 	}
-	created, _ := topLevelInt(obj, s.job.Stream.Cursor)
+	created, _ := jsonscan.Int(obj, s.job.Stream.Cursor)
 	return []field{intField(UpdatedField, created)}
 }
 
@@ -80,13 +81,13 @@ func (s *streamRun) readChildren(ctx context.Context, lo, hi int64, done func(in
 		return fmt.Errorf("stream %s names an unknown parent stream %q", child.Name, child.Parent)
 	}
 	onParent := func(raw []byte) error {
-		id := topLevelString(raw, "id")
+		id := jsonscan.String(raw, "id")
 		if id == "" {
 			return fmt.Errorf("a %s object has no id", child.Parent)
 		}
 		var updated []field
 		if s.changeTracked() || child.ChangeTracked() {
-			created, _ := topLevelInt(raw, parent.Cursor)
+			created, _ := jsonscan.Int(raw, parent.Cursor)
 			updated = []field{intField(UpdatedField, created)}
 		}
 		return s.readChildrenOf(ctx, id, raw, updated)
@@ -131,7 +132,7 @@ func embeddedList(parent []byte, field string) ([]json.RawMessage, bool) {
 	if field == "" || parent == nil {
 		return nil, false
 	}
-	raw := topLevel(parent, field)
+	raw := jsonscan.Member(parent, field)
 	if raw == nil {
 		return nil, false
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"source-stripe/internal/jsonscan"
 	"source-stripe/state"
 	"source-stripe/stripeapi"
 )
@@ -312,7 +313,7 @@ func (n *newest) forget(key string) { delete(n.byKey, key) }
 func (s *streamRun) applyObjectEvents(ctx context.Context) error {
 	var changes newest
 	for _, ev := range s.pending {
-		if id := topLevelString(ev.Data.Object, "id"); id != "" {
+		if id := jsonscan.String(ev.Data.Object, "id"); id != "" {
 			changes.note(id, ev)
 		}
 	}
@@ -334,7 +335,7 @@ func (s *streamRun) applyObjectEvents(ctx context.Context) error {
 				continue // deleted since; its deletion event follows
 			case err != nil:
 				return fmt.Errorf("fetching changed %s %s: %w", s.job.Stream.Name, id, err)
-			case string(topLevel(fetched, "deleted")) == "true":
+			case string(jsonscan.Member(fetched, "deleted")) == "true":
 				if err := s.emitDeleted(obj, c.ev.Created); err != nil {
 					return err
 				}
@@ -352,7 +353,7 @@ func (s *streamRun) applyObjectEvents(ctx context.Context) error {
 // updatedAt gives a record from an event its updated cursor, unless Stripe's
 // object has its own (products).
 func (s *streamRun) updatedAt(obj []byte, at int64) []field {
-	if topLevel(obj, UpdatedField) != nil {
+	if jsonscan.Member(obj, UpdatedField) != nil {
 		return nil
 	}
 	return []field{intField(UpdatedField, at)}
@@ -376,9 +377,9 @@ func (s *streamRun) applyChildEvents(ctx context.Context) error {
 	var parents newest
 	for _, ev := range s.pending {
 		obj := ev.Data.Object
-		switch topLevelString(obj, "object") {
+		switch jsonscan.String(obj, "object") {
 		case childObject:
-			parentID := topLevelString(obj, child.ParentIDField)
+			parentID := jsonscan.String(obj, child.ParentIDField)
 			if parentID == "" {
 				continue
 			}
@@ -390,7 +391,7 @@ func (s *streamRun) applyChildEvents(ctx context.Context) error {
 			}
 			parents.note(parentID, ev)
 		case parentObject:
-			parentID := topLevelString(obj, "id")
+			parentID := jsonscan.String(obj, "id")
 			if parentID == "" {
 				continue
 			}
@@ -414,7 +415,7 @@ func (s *streamRun) applyChildEvents(ctx context.Context) error {
 			continue
 		}
 		var parentRaw []byte
-		if !c.tie && c.ev.APIVersion == stripeapi.APIVersion && topLevelString(c.ev.Data.Object, "object") == parentObject {
+		if !c.tie && c.ev.APIVersion == stripeapi.APIVersion && jsonscan.String(c.ev.Data.Object, "object") == parentObject {
 			parentRaw = c.ev.Data.Object
 		}
 		if err := s.readChildrenOf(ctx, parentID, parentRaw, []field{intField(UpdatedField, c.ev.Created)}); err != nil {
@@ -434,7 +435,7 @@ func (s *streamRun) parentIDField(parentID string) []field {
 // embeddedItems returns the children a parent embeds in field, complete or
 // not.
 func embeddedItems(parent []byte, field string) ([]json.RawMessage, bool) {
-	raw := topLevel(parent, field)
+	raw := jsonscan.Member(parent, field)
 	if field == "" || raw == nil {
 		return nil, false
 	}
@@ -457,11 +458,11 @@ func removedChildren(ev event, field string) []json.RawMessage {
 	after, _ := embeddedItems(ev.Data.Object, field)
 	now := map[string]bool{}
 	for _, item := range after {
-		now[topLevelString(item, "id")] = true
+		now[jsonscan.String(item, "id")] = true
 	}
 	var gone []json.RawMessage
 	for _, item := range before {
-		if id := topLevelString(item, "id"); id != "" && !now[id] {
+		if id := jsonscan.String(item, "id"); id != "" && !now[id] {
 			gone = append(gone, item)
 		}
 	}
