@@ -50,10 +50,7 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 	if s.cursor != nil {
 		lo = max(lo, *s.cursor)
 	}
-	done := func(whi int64) error {
-		s.cursor = &whi
-		return s.checkpoint()
-	}
+	done := s.advance
 	st := s.job.Stream
 	if st.Parent != "" {
 		return s.readChildren(ctx, lo, s.until, done)

@@ -45,7 +45,8 @@ type feed struct {
 }
 
 func newFeed(r *Reader) *feed {
-	return &feed{Reader: r, pager: &pager{client: r.Client, windowRecords: int64(r.WindowRecords)}, wake: make(chan struct{}, 1)}
+	// One worker: events are dispatched to the streams' batches in order.
+	return &feed{Reader: r, pager: &pager{client: r.Client, windowRecords: int64(r.WindowRecords), workers: 1}, wake: make(chan struct{}, 1)}
 }
 
 // join adds a stream whose backfill is complete.
@@ -221,8 +222,10 @@ func (s *streamRun) listNew(ctx context.Context) error {
 	}
 	// The cursor moves without a STATE of its own: the events that follow
 	// in this pass checkpoint it.
-	done := func(whi int64) error {
-		s.cursor = &whi
+	done := func(c int64) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.cursor = &c
 		return nil
 	}
 	if st.Parent != "" {
@@ -270,10 +273,12 @@ func (s *streamRun) applyEvents(ctx context.Context, whi int64) error {
 	}
 	// Following, a STATE goes out after a poll that found changes and at
 	// least every Heartbeat; a one-off read checkpoints every window.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.Follow && s.sinceState == 0 && s.Now().Sub(s.lastStateAt) < s.Heartbeat {
 		return nil
 	}
-	return s.checkpoint()
+	return s.checkpointLocked()
 }
 
 // change is the newest event about one object (or one parent) in a batch.

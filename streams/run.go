@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"source-stripe/protocol"
@@ -21,6 +22,9 @@ type streamRun struct {
 	// on a run's first read, none on the polls of follow mode.
 	lookback time.Duration
 
+	// mu guards what the windows read in parallel share: the statuses, the
+	// checkpoint and the record count.
+	mu     sync.Mutex
 	cursor *int64        // the created checkpoint: everything created before it is emitted
 	events *state.Events // change tracking; nil for streams without events and full refreshes
 
@@ -35,7 +39,7 @@ type streamRun struct {
 
 func (r *Reader) newRun(job Job, until int64) *streamRun {
 	run := &streamRun{Reader: r, job: job, until: until, lookback: r.Lookback}
-	run.pager = &pager{client: r.Client, windowRecords: int64(r.WindowRecords), onPage: run.running}
+	run.pager = &pager{client: r.Client, windowRecords: int64(r.WindowRecords), workers: r.Workers, onPage: run.running}
 	if job.Incremental {
 		run.cursor = job.State.Created
 		if job.Stream.ChangeTracked() {
@@ -67,6 +71,8 @@ func (s *streamRun) start(ctx context.Context) error {
 
 // running emits RUNNING once, when the stream first gets an answer.
 func (s *streamRun) running() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.announced {
 		return nil
 	}
@@ -76,13 +82,29 @@ func (s *streamRun) running() error {
 
 // emit writes one record with the fields the connector adds.
 func (s *streamRun) emit(data []byte, fields ...field) error {
+	s.mu.Lock()
 	s.sinceState++
+	s.mu.Unlock()
 	return s.Out.Record(s.job.Stream.Name, withFields(data, fields...), s.Out.Now())
+}
+
+// advance moves the created cursor to c and checkpoints.
+func (s *streamRun) advance(c int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cursor = &c
+	return s.checkpointLocked()
 }
 
 // checkpoint emits the stream's state, unless it would repeat the last
 // STATE with no record in between.
 func (s *streamRun) checkpoint() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checkpointLocked()
+}
+
+func (s *streamRun) checkpointLocked() error {
 	st := state.Stream{Version: state.Version, Created: s.cursor, Events: s.events}
 	raw := st.Marshal()
 	if string(raw) == s.lastState && s.sinceState == 0 {
@@ -99,8 +121,10 @@ func (s *streamRun) checkpoint() error {
 // one STATE per run, also when it read nothing, and every record is covered
 // by a STATE.
 func (s *streamRun) finalState() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.lastState == "" || s.sinceState > 0 {
-		return s.checkpoint()
+		return s.checkpointLocked()
 	}
 	return nil
 }
@@ -143,12 +167,12 @@ func (s *streamRun) readCreated(ctx context.Context, hi int64) error {
 	}
 	st := s.job.Stream
 	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
-	return s.pager.readWindows(ctx, st.Path, params(st.Params), lo, hi, emit, func(whi int64) error {
+	return s.pager.readWindows(ctx, st.Path, params(st.Params), lo, hi, emit, func(c int64) error {
 		// The cursor never moves back: a lookback window re-reads below it.
-		if s.cursor == nil || whi > *s.cursor {
-			s.cursor = &whi
+		if s.cursor != nil && c < *s.cursor {
+			return s.checkpoint()
 		}
-		return s.checkpoint()
+		return s.advance(c)
 	})
 }
 

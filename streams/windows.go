@@ -1,12 +1,15 @@
 package streams
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/url"
+	"slices"
 	"strconv"
+	"sync"
 
 	"source-stripe/stripeapi"
 )
@@ -15,13 +18,13 @@ import (
 const (
 	// pageLimit: Stripe's maximum page size.
 	pageLimit = 100
-	// defaultWindowRecords: a window of about 20 pages is checkpointed as
-	// a whole; smaller windows checkpoint more often but cost one more
-	// partly-filled page each.
+	// defaultWindowRecords: a window is split when its first page shows it
+	// holds more than about 20 pages. Smaller windows checkpoint more often
+	// and spread over more workers, but each ends in a partly-filled page.
 	defaultWindowRecords = 20 * pageLimit
-	// growEmpty: an empty window grows this much, so that a start_date
-	// years before the account's first object costs a few requests.
-	growEmpty = 8
+	// maxSplit bounds how many windows one window is split into at once;
+	// a window still too dense splits again when its own first page comes.
+	maxSplit = 16
 )
 
 // pager reads Stripe lists: whole lists page by page, and created ranges
@@ -29,77 +32,160 @@ const (
 type pager struct {
 	client        Lister
 	windowRecords int64
+	// workers is how many windows of one range are read at once.
+	workers int
 	// onPage runs after every page that arrives.
 	onPage func() error
 }
 
+// window is a part of a created range still to read: lo <= created < hi,
+// after the object after (when a page of it was read already).
+type window struct {
+	lo, hi int64
+	after  string
+}
+
 // readWindows reads every object of the list at path with lo <= created < hi
-// and passes it to emit, oldest window first. done(whi) runs after every
-// object of the window [wlo, whi) has been emitted: the only point at which a
-// checkpoint may move to whi, because Stripe pages a window newest first.
+// and passes it to emit, from up to p.workers goroutines at once (emit must
+// be safe for that). done(c) runs each time the lowest created not yet fully
+// read rises to c: every object created in [lo, c) has been emitted, which is
+// the only promise a checkpoint may make, because Stripe pages a window
+// newest first and windows finish out of order. done is never called
+// concurrently.
 //
-// Windows adapt to the data: the first request asks for the whole range; a
-// range too dense to read as one window is split by the density its first
-// page shows (that page is dropped and read again inside the smaller
-// window), and every window sizes the next one.
+// Windows adapt to the data: the first request asks for the whole range.
+// When a window's first page says it has more, the page's span of seconds
+// estimates how many objects the rest holds; a rest of more than
+// windowRecords objects is split into windows read in parallel, a smaller
+// one is paged through with starting_after.
 func (p *pager) readWindows(ctx context.Context, path string, base url.Values, lo, hi int64, emit func([]byte) error, done func(int64) error) error {
-	size := hi - lo
-	for lo < hi {
-		whi := hi
-		if size < hi-lo {
-			whi = lo + size
+	if lo >= hi {
+		return nil
+	}
+	var (
+		mu      sync.Mutex
+		wake    = sync.NewCond(&mu)
+		queue   = []window{{lo: lo, hi: hi}} // sorted by lo: the oldest first
+		reading = map[*window]bool{}
+		cursor  = lo
+		failed  error
+	)
+	// lowest is the cursor: the lo of the oldest window not fully read.
+	lowest := func() int64 {
+		c := hi
+		if len(queue) > 0 {
+			c = queue[0].lo
 		}
-		query := listQuery(base)
-		query.Set("created[gte]", strconv.FormatInt(lo, 10))
-		query.Set("created[lt]", strconv.FormatInt(whi, 10))
-		page, err := p.page(ctx, path, query)
-		if err != nil {
-			return fmt.Errorf("reading %s created in [%d, %d): %w", path, lo, whi, err)
+		for w := range reading {
+			c = min(c, w.lo)
 		}
-		if page.HasMore && whi-lo > 1 {
-			if want := denseWindow(page, lo, whi, p.windowRecords); want < whi-lo {
-				size = want
-				continue
+		return c
+	}
+	work := func() {
+		for {
+			mu.Lock()
+			for len(queue) == 0 && len(reading) > 0 && failed == nil {
+				wake.Wait()
 			}
+			if failed != nil || len(queue) == 0 {
+				mu.Unlock()
+				return
+			}
+			w := queue[0]
+			queue = queue[1:]
+			reading[&w] = true
+			mu.Unlock()
+
+			rest, err := p.readWindow(ctx, path, base, w, emit)
+
+			mu.Lock()
+			delete(reading, &w)
+			if err != nil && failed == nil {
+				failed = fmt.Errorf("reading %s created in [%d, %d): %w", path, w.lo, w.hi, err)
+			}
+			for _, r := range rest {
+				i, _ := slices.BinarySearchFunc(queue, r.lo, func(q window, lo int64) int { return cmp.Compare(q.lo, lo) })
+				queue = slices.Insert(queue, i, r)
+			}
+			if c := lowest(); failed == nil && c > cursor {
+				cursor = c
+				if err := done(c); err != nil {
+					failed = err
+				}
+			}
+			wake.Broadcast()
+			mu.Unlock()
 		}
-		count, err := p.drain(ctx, path, query, page, emit)
-		if err != nil {
-			return fmt.Errorf("reading %s created in [%d, %d): %w", path, lo, whi, err)
-		}
-		if err := done(whi); err != nil {
-			return err
-		}
-		size = nextWindow(whi-lo, count, p.windowRecords)
-		lo = whi
 	}
-	return nil
+	var wg sync.WaitGroup
+	for range max(1, p.workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	wg.Wait()
+	return failed
 }
 
-// denseWindow returns the window size that should hold about target
-// objects, judging by the first page of [lo, hi): its objects span the
-// seconds from the oldest to the newest one on the page. (Measuring up to hi
-// instead would count the quiet time since the account's last object and
-// leave a dormant account's backfill in one window.)
-func denseWindow(page stripeapi.Page, lo, hi, target int64) int64 {
-	newest, err1 := objectRef(page.Data[0])
-	oldest, err2 := objectRef(page.Data[len(page.Data)-1])
-	if err1 != nil || err2 != nil || oldest.Created < lo || newest.Created >= hi || oldest.Created > newest.Created {
-		return hi - lo
+// readWindow reads one page of w, emits it, and returns what of w is left
+// to read: nothing, w itself after the page's last object, or w split.
+func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w window, emit func([]byte) error) ([]window, error) {
+	query := listQuery(base)
+	query.Set("created[gte]", strconv.FormatInt(w.lo, 10))
+	query.Set("created[lt]", strconv.FormatInt(w.hi, 10))
+	if w.after != "" {
+		query.Set("starting_after", w.after)
 	}
-	span := newest.Created - oldest.Created + 1 // seconds holding len(page.Data) objects
-	estimate := int64(len(page.Data)) * (newest.Created + 1 - lo) / span
-	if estimate <= target*3/2 {
-		return hi - lo
+	page, err := p.page(ctx, path, query)
+	if err != nil {
+		return nil, err
 	}
-	return max(1, target*span/int64(len(page.Data)))
-}
-
-// nextWindow sizes the next window from how many objects the last one held.
-func nextWindow(size int64, count int, target int64) int64 {
-	if count == 0 {
-		return size * growEmpty
+	for _, obj := range page.Data {
+		if err := emit(obj); err != nil {
+			return nil, err
+		}
 	}
-	return max(1, size*target/int64(count))
+	if !page.HasMore {
+		return nil, nil
+	}
+	if len(page.Data) == 0 {
+		return nil, fmt.Errorf("Stripe answered has_more with an empty page after %q: the list cannot progress", w.after)
+	}
+	newest, err := objectRef(page.Data[0])
+	if err != nil {
+		return nil, err
+	}
+	oldest, err := objectRef(page.Data[len(page.Data)-1])
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case oldest.ID == w.after:
+		return nil, fmt.Errorf("Stripe answered the same page twice (last object %q): the list cannot progress", oldest.ID)
+	case oldest.Created < w.lo || newest.Created >= w.hi || oldest.Created > newest.Created:
+		return nil, fmt.Errorf("Stripe answered objects created outside [%d, %d) or out of order (%s at %d, %s at %d)", w.lo, w.hi, newest.ID, newest.Created, oldest.ID, oldest.Created)
+	}
+	// The page holds every object created after oldest; the rest of w is
+	// the objects of oldest's second after it, and every older one.
+	rest := window{lo: w.lo, hi: oldest.Created + 1, after: oldest.ID}
+	span := newest.Created - oldest.Created + 1 // seconds holding the page's objects
+	estimate := int64(len(page.Data)) * (oldest.Created - w.lo) / span
+	parts := min(maxSplit, estimate/max(1, p.windowRecords))
+	if parts <= 1 || oldest.Created-w.lo < 2 {
+		return []window{rest}, nil
+	}
+	// Split [w.lo, oldest) into parts of equal width; the newest part also
+	// takes oldest's second, after the page's last object.
+	width := (oldest.Created - w.lo + parts - 1) / parts
+	var split []window
+	for lo := w.lo; lo < oldest.Created; lo += width {
+		split = append(split, window{lo: lo, hi: min(lo+width, oldest.Created)})
+	}
+	last := &split[len(split)-1]
+	last.hi, last.after = rest.hi, rest.after
+	return split, nil
 }
 
 // paginate reads every page of a list.
