@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"source-stripe/commands"
+	"source-stripe/flow"
 	"source-stripe/protocol"
 	"source-stripe/streams"
 )
@@ -26,14 +27,32 @@ Usage:
   source-stripe check    --config FILE
   source-stripe discover --config FILE
   source-stripe read     --config FILE [--catalog FILE] [--state FILE] [--streams a,b] [--follow]
+  source-stripe --version
 
 Without --config, the key comes from STRIPE_API_KEY and every other setting
 takes its default. STRIPE_API_BASE replaces https://api.stripe.com (for tests
 and stripe-mock). Run "source-stripe COMMAND --help" for a command's flags.
+
+Started with no command and stdin a pipe (as Estuary Flow's runtime starts
+it), it speaks Flow's capture protocol on stdin and stdout instead.
 `
 
+// version is stamped by the build: go build -ldflags "-X main.version=0.1.0".
+var version = "dev"
+
 func main() {
+	if flow.Invoked(os.Args[1:], os.Stdin) {
+		os.Exit(runFlow(os.Args[1:]))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runFlow serves Estuary Flow's runtime until it closes stdin or sends
+// SIGTERM; errors are logged on stderr, where Flow reads them.
+func runFlow(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return flow.Run(ctx, flow.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Args: args})
 }
 
 // run dispatches a command and is the one place where an error becomes a
@@ -41,6 +60,10 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	out := protocol.NewWriter(stdout)
 	env := commands.Env{Out: out, Stderr: stderr, Getenv: os.Getenv}
+	if len(args) == 1 && args[0] == "--version" {
+		fmt.Fprintln(stdout, "source-stripe", version)
+		return 0
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {

@@ -1,0 +1,331 @@
+// Package flow_test runs the built connector as Estuary Flow's runtime
+// does: no command, requests on stdin, responses on stdout, each message
+// built and decoded with Flow's own Go protocol package.
+package flow_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/estuary/flow/go/protocols/capture"
+	pf "github.com/estuary/flow/go/protocols/flow"
+
+	"source-stripe/internal/fakestripe"
+	"source-stripe/internal/testbin"
+)
+
+// connector is the binary started the way the runtime starts the image.
+type connector struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr lockedBuffer
+
+	mu      sync.Mutex
+	resps   []*capture.Response
+	bad     error // the first line that is not a valid response
+	partial bool  // stdout ended inside a line
+	killed  bool
+	notify  chan struct{}
+	done    chan struct{}
+}
+
+// start starts the connector with env (added to a minimal environment)
+// and args; the test's cleanup kills it if it still runs.
+func start(t *testing.T, env []string, args ...string) *connector {
+	t.Helper()
+	c := &connector{t: t, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	c.cmd = exec.Command(testbin.Path(t), args...)
+	c.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, env...)
+	c.cmd.Stderr = &c.stderr
+	var err error
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go c.read(out)
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+		default:
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	return c
+}
+
+func (c *connector) read(out io.Reader) {
+	r := bufio.NewReaderSize(out, 1<<20)
+	for {
+		line, err := r.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			resp, derr := decodeResponse(line)
+			c.mu.Lock()
+			if derr != nil && c.bad == nil {
+				c.bad = fmt.Errorf("stdout line %d: %v: %.300s", len(c.resps)+1, derr, line)
+			} else if derr == nil {
+				c.resps = append(c.resps, resp)
+			}
+			c.mu.Unlock()
+			select {
+			case c.notify <- struct{}{}:
+			default:
+			}
+		} else if len(line) > 0 {
+			c.mu.Lock()
+			c.partial = true
+			c.mu.Unlock()
+		}
+		if err != nil {
+			break
+		}
+	}
+	c.cmd.Wait()
+	close(c.done)
+}
+
+// send writes one request on stdin.
+func (c *connector) send(req *capture.Request) {
+	c.t.Helper()
+	line, err := encodeRequest(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := c.stdin.Write(append(line, '\n')); err != nil {
+		c.t.Fatalf("writing a request: %v; stderr:\n%s", err, c.stderr.String())
+	}
+}
+
+// responses returns the responses so far.
+func (c *connector) responses() []*capture.Response {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*capture.Response(nil), c.resps...)
+}
+
+// waitFor waits until cond holds for the responses so far, at most timeout.
+func (c *connector) waitFor(timeout time.Duration, what string, cond func([]*capture.Response) bool) {
+	c.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		c.mu.Lock()
+		bad := c.bad
+		c.mu.Unlock()
+		if bad != nil {
+			c.t.Fatal(bad)
+		}
+		if cond(c.responses()) {
+			return
+		}
+		select {
+		case <-c.notify:
+		case <-time.After(50 * time.Millisecond):
+		case <-c.done:
+			if !cond(c.responses()) {
+				c.t.Fatalf("the connector exited before %s; stderr:\n%s", what, c.stderr.String())
+			}
+			return
+		case <-deadline:
+			c.t.Fatalf("no %s within %s; stderr:\n%s", what, timeout, c.stderr.String())
+		}
+	}
+}
+
+// stop ends the capture the way the runtime does, by closing stdin (or by
+// sig), and returns the exit code.
+func (c *connector) stop(sig syscall.Signal) int {
+	c.t.Helper()
+	if sig == 0 {
+		c.stdin.Close()
+	} else {
+		c.cmd.Process.Signal(sig)
+	}
+	return c.wait(10 * time.Second)
+}
+
+// kill crashes the connector.
+func (c *connector) kill() {
+	c.mu.Lock()
+	c.killed = true
+	c.mu.Unlock()
+	c.cmd.Process.Kill()
+	<-c.done
+}
+
+// wait waits for the exit, at most timeout, and returns the exit code. Every
+// line of stdout must have been a valid response.
+func (c *connector) wait(timeout time.Duration) int {
+	c.t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(timeout):
+		c.cmd.Process.Kill()
+		<-c.done
+		c.t.Fatalf("the connector did not exit within %s; stderr:\n%s", timeout, c.stderr.String())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bad != nil {
+		c.t.Fatal(c.bad)
+	}
+	if c.partial && !c.killed {
+		c.t.Fatalf("stdout ends inside a line; stderr:\n%s", c.stderr.String())
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
+// logs returns stderr's lines, each checked to be a log line Flow reads.
+func (c *connector) logs() []logLine {
+	c.t.Helper()
+	var out []logLine
+	for _, line := range strings.Split(strings.TrimSpace(c.stderr.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		l, err := decodeLog([]byte(line))
+		if err != nil {
+			c.t.Fatalf("stderr line is not a Flow log line (%v): %s", err, line)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// unary runs one request in its own process, as the runtime runs Spec,
+// Discover, Validate and Apply, and returns the one response (nil when the
+// connector failed) and the exit code.
+func unary(t *testing.T, env []string, req *capture.Request, args ...string) (*capture.Response, int, *connector) {
+	t.Helper()
+	c := start(t, env, args...)
+	c.send(req)
+	code := c.stop(0)
+	resps := c.responses()
+	switch {
+	case code == 0 && len(resps) != 1:
+		t.Fatalf("want exactly one response, got %d; stderr:\n%s", len(resps), c.stderr.String())
+	case code != 0 && len(resps) != 0:
+		t.Fatalf("a failed request answered %d responses", len(resps))
+	case code != 0:
+		return nil, code, c
+	}
+	return resps[0], code, c
+}
+
+// lockedBuffer is a buffer the process writes while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// fake is a seeded fake Stripe and what the connector needs to reach it.
+type fake struct {
+	*fakestripe.Server
+	env []string
+}
+
+func newFake(t *testing.T, opts ...fakestripe.Option) *fake {
+	t.Helper()
+	s := fakestripe.New(opts...)
+	t.Cleanup(s.Close)
+	s.Seed(fakestripe.DefaultDataset())
+	return &fake{Server: s, env: []string{"STRIPE_API_BASE=" + s.URL(), "FLOW_RUNTIME_CODEC=json"}}
+}
+
+// config is a capture config for the fake's account, polling events fast.
+func config(fields ...string) json.RawMessage {
+	cfg := map[string]any{"account_id": fakestripe.DefaultAccountID, "client_secret": fakestripe.DefaultKey, "poll_interval": "100ms"}
+	for i := 0; i+1 < len(fields); i += 2 {
+		cfg[fields[i]] = fields[i+1]
+	}
+	b, _ := json.Marshal(cfg)
+	return b
+}
+
+// captureSpec is a published capture of streams, one binding each, with the
+// state keys Flow gives bindings that were never backfilled again.
+func captureSpec(cfg json.RawMessage, streams ...string) *pf.CaptureSpec {
+	spec := &pf.CaptureSpec{Name: "acmeCo/stripe/source-stripe", ConnectorType: pf.CaptureSpec_IMAGE, ConfigJson: cfg}
+	for _, s := range streams {
+		spec.Bindings = append(spec.Bindings, &pf.CaptureSpec_Binding{
+			ResourceConfigJson: json.RawMessage(fmt.Sprintf(`{"stream":%q}`, s)),
+			ResourcePath:       []string{s},
+			Collection:         collection(s),
+			StateKey:           s,
+		})
+	}
+	return spec
+}
+
+// collection is the collection a binding of stream captures into.
+func collection(stream string) pf.CollectionSpec {
+	return pf.CollectionSpec{
+		Name: pf.Collection("acmeCo/stripe/" + stream),
+		Key:  []string{"/id"},
+		Projections: []pf.Projection{{
+			Ptr: "/id", Field: "id", IsPrimaryKey: true,
+			Inference: pf.Inference{Types: []string{"string"}, Exists: pf.Inference_MUST, String_: &pf.Inference_String{}},
+		}},
+		WriteSchemaJson: json.RawMessage(`{"type":"object","required":["id"],"properties":{"id":{"type":"string"}}}`),
+	}
+}
+
+// open is an Open of spec for the shard owning [begin, end], resuming from
+// state (nil: the first run).
+func open(spec *pf.CaptureSpec, begin, end uint32, state json.RawMessage) *capture.Request {
+	return &capture.Request{Open: &capture.Request_Open{
+		Capture: spec,
+		Version: "v1",
+		Range:   &pf.RangeSpec{KeyBegin: begin, KeyEnd: end, RClockBegin: 0, RClockEnd: 0xffffffff},
+		StateJson: func() json.RawMessage {
+			if state == nil {
+				return json.RawMessage("{}")
+			}
+			return state
+		}(),
+	}}
+}
+
+// allStreams names every stream, as discovered.
+func allStreams(t *testing.T, f *fake) []string {
+	t.Helper()
+	resp, code, c := unary(t, f.env, &capture.Request{Discover: &capture.Request_Discover{ConnectorType: pf.CaptureSpec_IMAGE, ConfigJson: config()}})
+	if code != 0 {
+		t.Fatalf("discover failed; stderr:\n%s", c.stderr.String())
+	}
+	var names []string
+	for _, b := range resp.Discovered.Bindings {
+		names = append(names, b.RecommendedName)
+	}
+	sort.Strings(names)
+	return names
+}
