@@ -43,6 +43,9 @@ type Config struct {
 	Follow bool
 	// PollInterval is the wait between two reads of events when following.
 	PollInterval time.Duration
+	// MaxRequestsPerSecond caps the request rate; 0 means the default for
+	// the key's mode.
+	MaxRequestsPerSecond float64
 }
 
 // DefaultPollInterval is poll_interval when a config does not give one.
@@ -134,6 +137,9 @@ func Parse(raw []byte) (Config, error) {
 		cfg.LookbackWindowDays = int(days)
 	}
 	cfg.Follow, _ = obj["follow"].(bool)
+	if n, ok := obj["max_requests_per_second"].(json.Number); ok {
+		cfg.MaxRequestsPerSecond, _ = n.Float64() // the schema checked it is a positive number
+	}
 	if s, ok := obj["poll_interval"].(string); ok {
 		d, err := ParsePollInterval(s)
 		if err != nil {

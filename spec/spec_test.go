@@ -25,8 +25,8 @@ func TestParse(t *testing.T) {
 	if !cfg.StartDate.Equal(DefaultStartDate) || cfg.LookbackWindowDays != 0 || cfg.Follow || cfg.PollInterval != 500*time.Millisecond {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
-	cfg, err = Parse([]byte(`{"account_id":"acct_1","client_secret":"sk_test_abc","follow":true,"poll_interval":"2s"}`))
-	if err != nil || !cfg.Follow || cfg.PollInterval != 2*time.Second {
+	cfg, err = Parse([]byte(`{"account_id":"acct_1","client_secret":"sk_test_abc","follow":true,"poll_interval":"2s","max_requests_per_second":12.5}`))
+	if err != nil || !cfg.Follow || cfg.PollInterval != 2*time.Second || cfg.MaxRequestsPerSecond != 12.5 {
 		t.Fatalf("follow config: %+v %v", cfg, err)
 	}
 }
@@ -45,6 +45,7 @@ func TestParseRejects(t *testing.T) {
 		{"negative lookback", `{"account_id":"acct_1","client_secret":"sk_test_x","lookback_window_days":-1}`, "'lookback_window_days' must be >= 0"},
 		{"poll interval words", `{"account_id":"acct_1","client_secret":"sk_test_x","poll_interval":"often"}`, `'poll_interval' must be a duration of at least 100ms, like "500ms" or "2s", got "often"`},
 		{"poll interval too short", `{"account_id":"acct_1","client_secret":"sk_test_x","poll_interval":"10ms"}`, `got "10ms"`},
+		{"zero request rate", `{"account_id":"acct_1","client_secret":"sk_test_x","max_requests_per_second":0}`, "'max_requests_per_second' must be > 0"},
 		{"follow not a boolean", `{"account_id":"acct_1","client_secret":"sk_test_x","follow":"yes"}`, "'follow' expected boolean"},
 		{"fractional lookback", `{"account_id":"acct_1","client_secret":"sk_test_x","lookback_window_days":1.5}`, "'lookback_window_days' expected integer"},
 	} {
