@@ -155,4 +155,3 @@ func check(err error) {
 		os.Exit(1)
 	}
 }
-

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ type Writer struct {
 	mu      sync.Mutex
 	out     *bufio.Writer
 	err     error
-	secrets []string
+	secrets []secret
 	now     func() time.Time
 	scratch bytes.Buffer
 	records int64
@@ -34,30 +35,67 @@ func NewWriter(w io.Writer) *Writer {
 	return &Writer{out: bufio.NewWriterSize(w, bufferSize), now: time.Now}
 }
 
-// Redact registers secrets that must never appear in a LOG or TRACE message;
-// they are replaced by a masked form.
+// Redact registers secrets that must never appear in a LOG, TRACE or
+// CONNECTION_STATUS message, nor in Mask's output; they are replaced by a
+// masked form. Secrets shorter than 4 bytes are ignored: masking them would
+// mangle ordinary words.
 func (w *Writer) Redact(secrets ...string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, s := range secrets {
-		if len(s) >= 4 {
-			w.secrets = append(w.secrets, s)
+		if len(s) < 4 {
+			continue
 		}
+		quoted := strconv.Quote(s)
+		sec := secret{masked: MaskSecret(s),
+			// Plain text may quote the secret as Go does (%q).
+			plain: []string{s, quoted[1 : len(quoted)-1]}}
+		// Messages are masked once encoded, where a secret holding quotes,
+		// backslashes, <, > or & appears escaped, its raw form nowhere.
+		for _, form := range sec.plain {
+			enc, _ := json.Marshal(form)
+			sec.encoded = append(sec.encoded, string(enc[1:len(enc)-1]))
+		}
+		w.secrets = append(w.secrets, sec)
 	}
 }
 
-// Mask replaces every registered secret in s.
+// secret is a registered secret in the forms it can take in output.
+type secret struct {
+	plain   []string // as text
+	encoded []string // inside a JSON string
+	masked  string
+}
+
+// keyShape is anything shaped like a Stripe secret or restricted key,
+// registered or not: a key pasted into the wrong field, another account's,
+// or the first bytes of one, quoted from a body, are secrets too.
+var keyShape = regexp.MustCompile(`([sr]k_(?:live|test)_)[0-9A-Za-z]{8,}`)
+
+// MaskKeys masks everything in s shaped like a Stripe secret or restricted
+// key: "sk_live_****".
+func MaskKeys(s string) string { return keyShape.ReplaceAllString(s, "${1}****") }
+
+// Mask replaces every registered secret, and anything shaped like a Stripe
+// secret key, in s.
 func (w *Writer) Mask(s string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.mask(s)
+	return w.mask(s, false)
 }
 
-func (w *Writer) mask(s string) string {
-	for _, secret := range w.secrets {
-		s = strings.ReplaceAll(s, secret, MaskSecret(secret))
+// mask masks s, which is JSON when encoded is true.
+func (w *Writer) mask(s string, encoded bool) string {
+	for _, sec := range w.secrets {
+		forms := sec.plain
+		if encoded {
+			forms = sec.encoded
+		}
+		for _, form := range forms {
+			s = strings.ReplaceAll(s, form, sec.masked)
+		}
 	}
-	return s
+	return MaskKeys(s)
 }
 
 // MaskSecret shows what kind of key a secret is without revealing it:
@@ -123,7 +161,7 @@ func (w *Writer) Write(m Message) error {
 		return w.err
 	}
 	if m.Type == TypeLog || m.Type == TypeTrace || m.Type == TypeConnectionStatus {
-		line = []byte(w.mask(string(line)))
+		line = []byte(w.mask(string(line), true))
 	}
 	line = append(line, '\n')
 	if _, w.err = w.out.Write(line); w.err != nil {

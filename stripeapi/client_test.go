@@ -127,8 +127,18 @@ func TestClientRetriesThenSucceeds(t *testing.T) {
 	if len(page.Data) != 1 || page.HasMore || n.Load() != 4 {
 		t.Fatalf("page %+v after %d requests", page, n.Load())
 	}
-	if len(slept) != 3 || slept[1] < 3*time.Second {
-		t.Fatalf("waits %v: want 3, the second honouring Retry-After: 3", slept)
+	// Three backoffs (at least backoffBase/2 each), the second honouring
+	// Retry-After: 3; after the 429 the pacer spaces requests by paceFirst.
+	var backoffs []time.Duration
+	for _, d := range slept {
+		if d >= backoffBase/2 {
+			backoffs = append(backoffs, d)
+		} else if d > paceFirst {
+			t.Fatalf("a wait of %s is neither a backoff nor the pacer's", d)
+		}
+	}
+	if len(backoffs) != 3 || backoffs[1] < 3*time.Second {
+		t.Fatalf("waits %v: want 3 backoffs, the second honouring Retry-After: 3", slept)
 	}
 }
 

@@ -14,7 +14,8 @@ type decision struct {
 }
 
 // retryDecision says whether a failed attempt is worth another try. status
-// is 0 when no response arrived. The cases, in order:
+// is 0 when no response arrived. Only GETs are sent, so a retry never does
+// anything twice. The cases, in order:
 func retryDecision(status int, header http.Header, err error) decision {
 	switch {
 	// No response at all: connection refused or reset, DNS, TLS, or our
@@ -26,8 +27,9 @@ func retryDecision(status int, header http.Header, err error) decision {
 		return decision{true, "Stripe-Should-Retry: true"}
 	case header.Get("Stripe-Should-Retry") == "false":
 		return decision{false, ""}
-	// Rate limited: wait (Retry-After when given) and try again. stripe-go
-	// does not retry these on its own.
+	// Rate limited: wait (Retry-After when given) and try again; call also
+	// slows the pacer, so that every stream sends less. stripe-go does not
+	// retry these on its own.
 	case status == http.StatusTooManyRequests:
 		return decision{true, "rate limited (HTTP 429)"}
 	// A lock conflict on Stripe's side; it clears by itself.
@@ -37,10 +39,17 @@ func retryDecision(status int, header http.Header, err error) decision {
 	case status == http.StatusInternalServerError, status == http.StatusBadGateway,
 		status == http.StatusServiceUnavailable, status == http.StatusGatewayTimeout:
 		return decision{true, "server error (HTTP " + strconv.Itoa(status) + ")"}
+	// A 2xx that is not JSON at all (an HTML page): a proxy or a wrong
+	// STRIPE_API_BASE answered, and will answer the same page again.
+	case status < 300 && errors.As(err, new(*ResponseError)):
+		return decision{false, ""}
 	// A 2xx whose body could not be read or decoded: the connection broke
-	// mid-body or a proxy mangled it. The same request will answer again.
+	// mid-body (reset, EOF) or the body stops mid-JSON. The same request
+	// will answer again.
 	case status < 300 && err != nil:
 		return decision{true, "unreadable response body: " + err.Error()}
+	// Our per-request timeout ran out while the body of another status was
+	// arriving: the network, not the request, is at fault.
 	case errors.Is(err, errTimeout):
 		return decision{true, "timed out"}
 	}
