@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -121,14 +122,42 @@ func ObjectSchema(s streams.Stream) (map[string]any, error) {
 // (Estuary's adapter adds some); anything the connector cannot honour is a
 // config_error that says what to change.
 func ParseConfigured(raw []byte) (*protocol.ConfiguredCatalog, error) {
-	var cc protocol.ConfiguredCatalog
-	if err := json.Unmarshal(raw, &cc); err != nil {
+	var doc struct {
+		Streams []json.RawMessage `json:"streams"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, protocol.ConfigErrorf("the catalog is not a valid configured catalog: %v", err)
 	}
-	if cc.Streams == nil {
+	if doc.Streams == nil {
 		return nil, protocol.ConfigErrorf("the catalog has no \"streams\" array")
 	}
-	return &cc, nil
+	if len(doc.Streams) == 0 {
+		return nil, protocol.ConfigErrorf("the catalog selects no streams: select at least one")
+	}
+	cc := &protocol.ConfiguredCatalog{Streams: make([]protocol.ConfiguredStream, len(doc.Streams))}
+	for i, raw := range doc.Streams {
+		if err := json.Unmarshal(raw, &cc.Streams[i]); err != nil {
+			return nil, describeEntry(i, raw, err)
+		}
+	}
+	return cc, nil
+}
+
+// describeEntry says which entry and field of the catalog has the wrong
+// type, in the catalog's terms rather than Go's.
+func describeEntry(i int, raw json.RawMessage, err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) {
+		return protocol.ConfigErrorf("the catalog's streams[%d] is malformed: %v", i, err)
+	}
+	switch field := typeErr.Field; {
+	case field == "":
+		return protocol.ConfigErrorf(`the catalog's streams[%d] must be an object like {"stream": {"name": "charges"}, "sync_mode": "incremental"}, got %s`, i, typeErr.Value)
+	case field == "sync_mode":
+		return protocol.ConfigErrorf(`the catalog's streams[%d].sync_mode must be a string ("full_refresh" or "incremental"), got %s`, i, typeErr.Value)
+	default:
+		return protocol.ConfigErrorf("the catalog's streams[%d].%s must not be %s (want %s)", i, field, typeErr.Value, typeErr.Type)
+	}
 }
 
 // Default is the catalog a person gets without --catalog: every stream (or

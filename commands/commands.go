@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"source-stripe/catalog"
@@ -51,12 +52,29 @@ func LoadConfig(env Env, path string) (spec.Config, error) {
 	return cfg, err
 }
 
-func newClient(env Env, cfg spec.Config) *stripeapi.Client {
-	return stripeapi.New(stripeapi.Options{
+func newClient(env Env, cfg spec.Config) (*stripeapi.Client, error) {
+	opts := stripeapi.Options{
 		APIKey:  cfg.APIKey,
 		BaseURL: env.Getenv("STRIPE_API_BASE"),
 		Warn:    func(msg string) { _ = env.Out.Log(protocol.LevelWarn, msg) },
-	})
+	}
+	// Knobs for tests and for people on slow networks: how often a request
+	// is tried, and how long one attempt may take.
+	if v := env.Getenv("SOURCE_STRIPE_MAX_ATTEMPTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, protocol.ConfigErrorf("SOURCE_STRIPE_MAX_ATTEMPTS must be a whole number of attempts, at least 1, got %q", v)
+		}
+		opts.MaxAttempts = n
+	}
+	if v := env.Getenv("SOURCE_STRIPE_REQUEST_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, protocol.ConfigErrorf("SOURCE_STRIPE_REQUEST_TIMEOUT must be a duration like \"30s\", got %q", v)
+		}
+		opts.RequestTimeout = d
+	}
+	return stripeapi.New(opts), nil
 }
 
 // Check validates the config and the key, and prints exactly one
@@ -71,7 +89,11 @@ func Check(ctx context.Context, env Env, configPath string) error {
 	if err != nil {
 		return failed(err)
 	}
-	acct, err := newClient(env, cfg).ResolveAccount(ctx, cfg.AccountID)
+	client, err := newClient(env, cfg)
+	if err != nil {
+		return failed(err)
+	}
+	acct, err := client.ResolveAccount(ctx, cfg.AccountID)
 	if err != nil {
 		return failed(err)
 	}
@@ -137,7 +159,11 @@ func Read(ctx context.Context, env Env, opts ReadOptions) error {
 		}
 	}
 
-	acct, err := newClient(env, cfg).ResolveAccount(ctx, cfg.AccountID)
+	client, err := newClient(env, cfg)
+	if err != nil {
+		return err
+	}
+	acct, err := client.ResolveAccount(ctx, cfg.AccountID)
 	if err != nil {
 		return err
 	}

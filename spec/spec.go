@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +69,68 @@ func Spec() *protocol.Spec {
 
 var schema = mustCompile()
 
+// properties lists the config's fields in the spec's order, with their
+// maximum when they have one.
+var properties = func() []property {
+	var spec struct {
+		Properties map[string]struct {
+			Order   int      `json:"order"`
+			Maximum *float64 `json:"maximum"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(ConnectionSpecification, &spec); err != nil {
+		panic(err)
+	}
+	out := make([]property, 0, len(spec.Properties))
+	for name, p := range spec.Properties {
+		out = append(out, property{name: name, order: p.Order, maximum: p.Maximum})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].order < out[j].order })
+	return out
+}()
+
+type property struct {
+	name    string
+	order   int
+	maximum *float64
+}
+
+// checkFields refuses fields the spec does not define (a typo would
+// otherwise silently drop a setting) and numbers too large to be anything
+// but a mistake, before the schema sees them: the schema validator fails on
+// numbers beyond float64.
+func checkFields(obj map[string]any) error {
+	known := map[string]*property{}
+	var names []string
+	for i := range properties {
+		known[properties[i].name] = &properties[i]
+		names = append(names, "'"+properties[i].name+"'")
+	}
+	var unknown []string
+	for name := range obj {
+		if known[name] == nil {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return protocol.ConfigErrorf("unknown config field '%s'; the fields are %s", strings.Join(unknown, "', '"), strings.Join(names, ", "))
+	}
+	for name, v := range obj {
+		n, ok := v.(json.Number)
+		if !ok {
+			continue
+		}
+		if _, err := strconv.ParseFloat(n.String(), 64); err != nil {
+			if max := known[name].maximum; max != nil {
+				return protocol.ConfigErrorf("'%s' must be <= %v but found %s", name, *max, n)
+			}
+			return protocol.ConfigErrorf("'%s' is out of range: %s", name, n)
+		}
+	}
+	return nil
+}
+
 func mustCompile() *jsonschema.Schema {
 	c := jsonschema.NewCompiler()
 	c.Draft = jsonschema.Draft7
@@ -99,6 +163,9 @@ func FromEnvironment(apiKey string) (Config, error) {
 // returns it. Every error is a config_error that names the field and says
 // what a valid value looks like.
 func Parse(raw []byte) (Config, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return Config{}, protocol.ConfigErrorf(`the config file is empty: it must be a JSON object like {"account_id": "acct_...", "client_secret": "sk_..."}`)
+	}
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -112,6 +179,9 @@ func Parse(raw []byte) (Config, error) {
 	if !ok {
 		return Config{}, protocol.ConfigErrorf("the config must be a JSON object, got %s", jsonKind(doc))
 	}
+	if err := checkFields(obj); err != nil {
+		return Config{}, err
+	}
 	if err := schema.Validate(doc); err != nil {
 		return Config{}, describe(err, obj)
 	}
@@ -122,18 +192,25 @@ func Parse(raw []byte) (Config, error) {
 	if cfg.AccountID == "" {
 		return Config{}, protocol.ConfigErrorf("'account_id' is empty: set it to your Stripe account ID (acct_...)")
 	}
+	// The key first: a key pasted into account_id is also a key missing.
 	if err := checkKey(cfg.APIKey, "'client_secret'"); err != nil {
 		return Config{}, err
+	}
+	if !strings.HasPrefix(cfg.AccountID, "acct_") {
+		return Config{}, protocol.ConfigErrorf("'account_id' must be a Stripe account ID starting with \"acct_\", got %q", cfg.AccountID)
 	}
 	if s, ok := obj["start_date"].(string); ok {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
 			return Config{}, startDateError(s)
 		}
+		if t.After(time.Now()) {
+			return Config{}, protocol.ConfigErrorf("'start_date' %s is in the future: set it to a past date, like \"2017-01-25T00:00:00Z\"", s)
+		}
 		cfg.StartDate = t.UTC()
 	}
 	if n, ok := obj["lookback_window_days"].(json.Number); ok {
-		days, _ := n.Int64() // the schema checked it is a non-negative integer
+		days, _ := n.Float64() // the schema checked it is a whole number in [0, 365]; 1e2 and 7.0 are too
 		cfg.LookbackWindowDays = int(days)
 	}
 	cfg.Follow, _ = obj["follow"].(bool)
@@ -159,12 +236,18 @@ func ParsePollInterval(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// keyPrefixes are the keys that can read: secret and restricted, live and
+// test.
+var keyPrefixes = []string{"sk_live_", "sk_test_", "rk_live_", "rk_test_"}
+
 func checkKey(key, field string) error {
 	switch {
 	case key == "":
 		return protocol.ConfigErrorf("%s is empty: set it to a Stripe secret key (sk_...) or restricted key (rk_...)", field)
 	case strings.HasPrefix(key, "pk_"):
 		return protocol.ConfigErrorf("%s is a publishable key (pk_...), which cannot read data: use a secret key (sk_...) or a restricted key (rk_...)", field)
+	case !slices.ContainsFunc(keyPrefixes, func(p string) bool { return strings.HasPrefix(key, p) }):
+		return protocol.ConfigErrorf("%s is not a Stripe secret key: it starts with sk_live_, sk_test_, rk_live_ or rk_test_ (Stripe dashboard > Developers > API keys)", field)
 	}
 	return nil
 }

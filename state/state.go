@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"source-stripe/protocol"
 )
@@ -57,6 +58,29 @@ type Stream struct {
 	Created *int64 `json:"created,omitempty"`
 	// Events is the change-tracking cursor; nil before change tracking began.
 	Events *Events `json:"events,omitempty"`
+	// Backlog is what an interrupted read of a created range left unread;
+	// nil when the read got to its end.
+	Backlog *Backlog `json:"backlog,omitempty"`
+}
+
+// Backlog lists the windows of a created range not read yet. Windows are
+// read in parallel and finish out of order, so Created alone (the lo of the
+// oldest unfinished window) would make a resumed read repeat every window
+// finished above it. The promise:
+//
+//	every object created in [Created, Upto) has been emitted, except those
+//	in a window of Windows: lo <= created < hi and, when After is set, listed
+//	after the object After (Stripe lists newest first).
+type Backlog struct {
+	Upto    int64    `json:"upto"`
+	Windows []Window `json:"windows"`
+}
+
+// Window is a part of a created range: lo <= created < hi.
+type Window struct {
+	Lo    int64  `json:"lo"`
+	Hi    int64  `json:"hi"`
+	After string `json:"after,omitempty"`
 }
 
 // Events is where a change-tracked stream stands in Stripe's event list.
@@ -118,9 +142,22 @@ func Parse(raw []byte) (Set, error) {
 			return nil, protocol.ConfigErrorf("the state is not valid JSON: %v", err)
 		}
 		set := Set{}
+		entry := map[string]int{} // stream -> the entry that gave its state
 		for i, m := range msgs {
-			if err := set.addMessage(m); err != nil {
-				return nil, fmt.Errorf("state entry %d: %w", i, err)
+			if t := bytes.TrimSpace(m); len(t) == 0 || t[0] != '{' {
+				return nil, protocol.ConfigErrorf("state entry %d must be an AirbyteStateMessage object, got %.40s", i, t)
+			}
+			one := Set{}
+			if err := one.addMessage(m); err != nil {
+				perr := protocol.AsError(err)
+				return nil, &protocol.Error{FailureType: perr.FailureType, Message: fmt.Sprintf("state entry %d: %s", i, perr.Message), Err: perr.Err}
+			}
+			for name, st := range one {
+				if j, dup := entry[name]; dup {
+					return nil, protocol.ConfigErrorf("the state lists stream %q twice (entries %d and %d): keep the newest state of each stream", name, j, i)
+				}
+				entry[name] = i
+				set[name] = st
 			}
 		}
 		return set, nil
@@ -212,6 +249,14 @@ func parseStream(name string, raw json.RawMessage) (Stream, error) {
 		return Stream{}, protocol.ConfigErrorf("the state of stream %q must be an object like {\"created\": 1700000000}, got %.40s", name, raw)
 	}
 	s := Stream{Version: Version}
+	if len(fields) > 0 && fields["state_version"] == nil && fields["created"] == nil && fields["events"] == nil && fields["backlog"] == nil {
+		var names []string
+		for k := range fields {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return Stream{}, protocol.ConfigErrorf("the state of stream %q has none of this connector's cursors, only '%s': it was written by another connector; clear the stream's state to read it again from start_date", name, strings.Join(names, "', '"))
+	}
 	if v, ok := fields["state_version"]; ok {
 		if err := json.Unmarshal(v, &s.Version); err != nil || s.Version < 1 {
 			return Stream{}, protocol.ConfigErrorf("the state of stream %q has an invalid state_version %s", name, v)
@@ -237,6 +282,18 @@ func parseStream(name string, raw json.RawMessage) (Stream, error) {
 			return Stream{}, err
 		}
 		s.Events = ev
+	}
+	if v, ok := fields["backlog"]; ok && string(v) != "null" {
+		var b Backlog
+		if err := json.Unmarshal(v, &b); err != nil {
+			return Stream{}, protocol.ConfigErrorf("the state of stream %q has a malformed 'backlog' (want {\"upto\": <seconds>, \"windows\": [{\"lo\": <seconds>, \"hi\": <seconds>, \"after\": <id>}]}): %v", name, err)
+		}
+		for _, w := range b.Windows {
+			if w.Lo < 0 || w.Lo >= w.Hi || w.Hi > b.Upto || b.Upto > maxCreated {
+				return Stream{}, protocol.ConfigErrorf("the state of stream %q has a 'backlog' window [%d, %d) outside [0, %d)", name, w.Lo, w.Hi, b.Upto)
+			}
+		}
+		s.Backlog = &b
 	}
 	return s, nil
 }

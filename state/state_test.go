@@ -64,7 +64,10 @@ func TestParseRejects(t *testing.T) {
 		{"seen as string", `{"charges":{"events":{"since":5,"seen":{"evt_1":"x"}}}}`, `'events.seen' entry "evt_1"`},
 		{"global state", `[{"type":"GLOBAL","global":{}}]`, "GLOBAL are not supported"},
 		{"stream without name", `[{"type":"STREAM","stream":{"stream_state":{}}}]`, "no stream.stream_descriptor.name"},
-		{"array of garbage", `[1]`, "malformed"},
+		{"array of garbage", `[1]`, "state entry 0 must be an AirbyteStateMessage object"},
+		{"entry with a bad stream state", `[{"type":"STREAM","stream":{"stream_descriptor":{"name":"charges"},"stream_state":{"created":"x"}}}]`, `state entry 0: the state of stream "charges" has a 'created' cursor`},
+		{"another connector's state", `{"charges":{"updated":5}}`, "none of this connector's cursors, only 'updated'"},
+		{"a stream twice", `[{"type":"STREAM","stream":{"stream_descriptor":{"name":"charges"},"stream_state":{"created":1}}},{"type":"STREAM","stream":{"stream_descriptor":{"name":"charges"},"stream_state":{"created":2}}}]`, `the state lists stream "charges" twice (entries 0 and 1)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.input))

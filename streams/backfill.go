@@ -24,7 +24,7 @@ func (s *streamRun) backfill(ctx context.Context) error {
 	if s.events != nil && time.Unix(s.events.Since, 0).Before(now.Add(-eventRetention)) {
 		s.Out.Log(protocol.LevelWarn, fmt.Sprintf("%s: the saved events cursor (%s) is older than the 30 days Stripe keeps events, so changes since then cannot all be read: reading the whole stream again",
 			name, time.Unix(s.events.Since, 0).UTC().Format(time.RFC3339)))
-		s.events, s.cursor = nil, nil
+		s.events, s.cursor, s.backlog = nil, nil, nil
 	}
 	if s.events != nil && s.events.Following {
 		return nil
@@ -50,13 +50,12 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 	if s.cursor != nil {
 		lo = max(lo, *s.cursor)
 	}
-	done := s.advance
 	st := s.job.Stream
 	if st.Parent != "" {
-		return s.readChildren(ctx, lo, s.until, done)
+		return s.readChildren(ctx, lo, s.until, withCheckpoints)
 	}
 	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
-	return s.pager.readWindows(ctx, st.Path, params(st.Params), lo, s.until, emit, done)
+	return s.readRange(ctx, st.Path, params(st.Params), lo, s.until, emit, withCheckpoints)
 }
 
 // updatedFromCreated gives a record read from a list its updated cursor: its
@@ -70,8 +69,8 @@ func (s *streamRun) updatedFromCreated(obj []byte) []field {
 }
 
 // readChildren reads every child of every parent created in [lo, hi),
-// window of parents by window; done runs after each window.
-func (s *streamRun) readChildren(ctx context.Context, lo, hi int64, done func(int64) error) error {
+// window of parents by window, recording progress as mode says.
+func (s *streamRun) readChildren(ctx context.Context, lo, hi int64, mode checkpoints) error {
 	child := s.job.Stream
 	parent, ok := Lookup(child.Parent)
 	if !ok {
@@ -89,7 +88,7 @@ func (s *streamRun) readChildren(ctx context.Context, lo, hi int64, done func(in
 		}
 		return s.readChildrenOf(ctx, id, raw, updated)
 	}
-	return s.pager.readWindows(ctx, parent.Path, params(parent.Params), lo, hi, onParent, done)
+	return s.readRange(ctx, parent.Path, params(parent.Params), lo, hi, onParent, mode)
 }
 
 // readChildrenOf emits the children of one parent: from the list the parent

@@ -174,7 +174,7 @@ func (f *feed) pass(ctx context.Context, members []*streamRun, fail func(*stream
 		}
 		return nil
 	}
-	done := func(whi int64) error {
+	done := func(whi int64, _ []window) error {
 		for _, m := range members {
 			if failed[m] {
 				continue
@@ -186,7 +186,7 @@ func (f *feed) pass(ctx context.Context, members []*streamRun, fail func(*stream
 		}
 		return nil
 	}
-	if err := f.pager.readWindows(ctx, "/v1/events", query, lo, hi, dispatch, done); err != nil {
+	if _, err := f.pager.readWindows(ctx, "/v1/events", query, []window{{lo: lo, hi: hi}}, dispatch, done); err != nil {
 		for _, m := range members {
 			m.pending = m.pending[:0]
 		}
@@ -222,17 +222,11 @@ func (s *streamRun) listNew(ctx context.Context) error {
 	}
 	// The cursor moves without a STATE of its own: the events that follow
 	// in this pass checkpoint it.
-	done := func(c int64) error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.cursor = &c
-		return nil
-	}
 	if st.Parent != "" {
-		return s.readChildren(ctx, lo, hi, done)
+		return s.readChildren(ctx, lo, hi, quietly)
 	}
 	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
-	return s.pager.readWindows(ctx, st.Path, params(st.Params), lo, hi, emit, done)
+	return s.readRange(ctx, st.Path, params(st.Params), lo, hi, emit, quietly)
 }
 
 // wants reports whether ev is a change this stream has not applied yet.

@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -24,9 +25,10 @@ type streamRun struct {
 
 	// mu guards what the windows read in parallel share: the statuses, the
 	// checkpoint and the record count.
-	mu     sync.Mutex
-	cursor *int64        // the created checkpoint: everything created before it is emitted
-	events *state.Events // change tracking; nil for streams without events and full refreshes
+	mu      sync.Mutex
+	cursor  *int64         // the created checkpoint: everything created before it is emitted
+	backlog *state.Backlog // what above cursor is not read yet, when a read stopped early
+	events  *state.Events  // change tracking; nil for streams without events and full refreshes
 
 	started     bool
 	announced   bool      // RUNNING has been emitted
@@ -42,6 +44,7 @@ func (r *Reader) newRun(job Job, until int64) *streamRun {
 	run.pager = &pager{client: r.Client, windowRecords: int64(r.WindowRecords), workers: r.Workers, onPage: run.running}
 	if job.Incremental {
 		run.cursor = job.State.Created
+		run.backlog = job.State.Backlog
 		if job.Stream.ChangeTracked() {
 			run.events = job.State.Events
 		}
@@ -63,7 +66,7 @@ func (s *streamRun) start(ctx context.Context) error {
 	case s.changeTracked():
 		return s.backfill(ctx)
 	case s.job.Stream.Parent != "":
-		return s.readChildren(ctx, s.StartDate.Unix(), s.until, func(int64) error { return nil })
+		return s.readChildren(ctx, s.StartDate.Unix(), s.until, noCheckpoints)
 	default:
 		return s.readCreated(ctx, s.until)
 	}
@@ -88,12 +91,91 @@ func (s *streamRun) emit(data []byte, fields ...field) error {
 	return s.Out.Record(s.job.Stream.Name, withFields(data, fields...), s.Out.Now())
 }
 
-// advance moves the created cursor to c and checkpoints.
-func (s *streamRun) advance(c int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cursor = &c
-	return s.checkpointLocked()
+// How a read of created windows records its progress.
+type checkpoints int
+
+const (
+	// withCheckpoints moves the cursor and emits a STATE as windows finish.
+	withCheckpoints checkpoints = iota
+	// quietly moves the cursor only: a STATE follows later.
+	quietly
+	// noCheckpoints keeps no cursor: a full refresh.
+	noCheckpoints
+)
+
+// readRange reads the stream's created windows in [lo, hi), resuming the
+// backlog an interrupted read saved, and records its progress as mode says.
+// When it stops early, the backlog it leaves is saved for the final STATE.
+func (s *streamRun) readRange(ctx context.Context, path string, base url.Values, lo, hi int64, emit func([]byte) error, mode checkpoints) error {
+	queue := []window{{lo: lo, hi: hi}}
+	if mode != noCheckpoints {
+		queue = s.plan(lo, hi)
+	}
+	progress := func(c int64, backlog []window) error {
+		if mode == noCheckpoints {
+			return nil
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.moveLocked(c, hi, backlog)
+		if mode == quietly {
+			return nil
+		}
+		return s.checkpointLocked()
+	}
+	backlog, err := s.pager.readWindows(ctx, path, base, queue, emit, progress)
+	if err != nil && mode != noCheckpoints {
+		s.mu.Lock()
+		s.moveLocked(lowestLo(backlog, hi), hi, backlog)
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// plan returns the windows to read for [lo, hi): a saved backlog, what lies
+// past it, and what lies below it down to lo (a lookback).
+func (s *streamRun) plan(lo, hi int64) []window {
+	b := s.backlog
+	if b == nil {
+		return []window{{lo: lo, hi: hi}}
+	}
+	var queue []window
+	for _, w := range b.Windows {
+		queue = append(queue, window{lo: w.Lo, hi: w.Hi, after: w.After})
+	}
+	if b.Upto < hi {
+		queue = append(queue, window{lo: b.Upto, hi: hi})
+	}
+	if first := lowestLo(queue, hi); lo < first {
+		queue = append(queue, window{lo: lo, hi: first})
+	}
+	return queue
+}
+
+// moveLocked records that everything below c, and above it all but backlog
+// up to upto, has been emitted. The cursor never moves back: a lookback
+// re-reads below it.
+func (s *streamRun) moveLocked(c, upto int64, backlog []window) {
+	if s.cursor == nil || c > *s.cursor {
+		s.cursor = &c
+	}
+	s.backlog = nil
+	for _, w := range backlog {
+		if w.hi <= *s.cursor {
+			continue // below the cursor: a lookback window, already covered
+		}
+		if s.backlog == nil {
+			s.backlog = &state.Backlog{Upto: upto}
+		}
+		s.backlog.Windows = append(s.backlog.Windows, state.Window{Lo: w.lo, Hi: w.hi, After: w.after})
+	}
+}
+
+func lowestLo(ws []window, hi int64) int64 {
+	for _, w := range ws {
+		hi = min(hi, w.lo)
+	}
+	return hi
 }
 
 // checkpoint emits the stream's state, unless it would repeat the last
@@ -105,7 +187,7 @@ func (s *streamRun) checkpoint() error {
 }
 
 func (s *streamRun) checkpointLocked() error {
-	st := state.Stream{Version: state.Version, Created: s.cursor, Events: s.events}
+	st := state.Stream{Version: state.Version, Created: s.cursor, Events: s.events, Backlog: s.backlog}
 	raw := st.Marshal()
 	if string(raw) == s.lastState && s.sinceState == 0 {
 		return nil
@@ -167,13 +249,7 @@ func (s *streamRun) readCreated(ctx context.Context, hi int64) error {
 	}
 	st := s.job.Stream
 	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
-	return s.pager.readWindows(ctx, st.Path, params(st.Params), lo, hi, emit, func(c int64) error {
-		// The cursor never moves back: a lookback window re-reads below it.
-		if s.cursor != nil && c < *s.cursor {
-			return s.checkpoint()
-		}
-		return s.advance(c)
-	})
+	return s.readRange(ctx, st.Path, params(st.Params), lo, hi, emit, withCheckpoints)
 }
 
 // followCreated keeps reading a stream without events (balance

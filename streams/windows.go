@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 
+	"source-stripe/internal/jsonscan"
 	"source-stripe/stripeapi"
 )
 
@@ -43,33 +44,57 @@ type pager struct {
 type window struct {
 	lo, hi int64
 	after  string
+	// boundary holds the ids of the previous page's objects of the second
+	// the window continues in: the next page must not list them again.
+	boundary []string
 }
 
-// readWindows reads every object of the list at path with lo <= created < hi
-// and passes it to emit, from up to p.workers goroutines at once (emit must
-// be safe for that). done(c) runs each time the lowest created not yet fully
-// read rises to c: every object created in [lo, c) has been emitted, which is
-// the only promise a checkpoint may make, because Stripe pages a window
-// newest first and windows finish out of order. done is never called
-// concurrently.
+// readWindows reads every object of the list at path in the windows of
+// queue and passes it to emit, from up to p.workers goroutines at once (emit
+// must be safe for that). progress(c, backlog) runs each time the lowest
+// created not yet fully read rises to c: every object created below c has
+// been emitted, and above it everything but the backlog windows. Windows
+// finish out of order, so c alone is the only promise a checkpoint may make
+// without the backlog. progress is never called concurrently.
 //
-// Windows adapt to the data: the first request asks for the whole range.
+// When reading stops early (an error, or ctx canceled), readWindows returns
+// the backlog: exactly what was not emitted, since a page is emitted whole
+// or not at all.
+//
+// Windows adapt to the data: the first request asks for a whole window.
 // When a window's first page says it has more, the page's span of seconds
 // estimates how many objects the rest holds; a rest of more than
 // windowRecords objects is split into windows read in parallel, a smaller
 // one is paged through with starting_after.
-func (p *pager) readWindows(ctx context.Context, path string, base url.Values, lo, hi int64, emit func([]byte) error, done func(int64) error) error {
-	if lo >= hi {
-		return nil
+func (p *pager) readWindows(ctx context.Context, path string, base url.Values, queue []window, emit func([]byte) error, progress func(int64, []window) error) ([]window, error) {
+	if len(queue) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(queue, func(a, b window) int { return cmp.Compare(a.lo, b.lo) })
+	hi := queue[0].hi
+	for _, w := range queue {
+		hi = max(hi, w.hi)
 	}
 	var (
 		mu      sync.Mutex
 		wake    = sync.NewCond(&mu)
-		queue   = []window{{lo: lo, hi: hi}} // sorted by lo: the oldest first
 		reading = map[*window]bool{}
-		cursor  = lo
+		cursor  = queue[0].lo
 		failed  error
+		// pages is held (read) by a worker from emitting a page until its
+		// rest is queued, and (write) while a checkpoint is taken, so that
+		// a checkpoint's backlog never misses a page already emitted.
+		pages sync.RWMutex
 	)
+	// backlog is what is left to read, oldest first.
+	backlog := func() []window {
+		out := slices.Clone(queue)
+		for w := range reading {
+			out = append(out, *w)
+		}
+		slices.SortFunc(out, func(a, b window) int { return cmp.Compare(a.lo, b.lo) })
+		return out
+	}
 	// lowest is the cursor: the lo of the oldest window not fully read.
 	lowest := func() int64 {
 		c := hi
@@ -81,13 +106,18 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, l
 		}
 		return c
 	}
+	fail := func(err error) {
+		if failed == nil {
+			failed = err
+		}
+	}
 	work := func() {
 		for {
 			mu.Lock()
 			for len(queue) == 0 && len(reading) > 0 && failed == nil {
 				wake.Wait()
 			}
-			if failed != nil || len(queue) == 0 {
+			if failed != nil || len(queue) == 0 || ctx.Err() != nil {
 				mu.Unlock()
 				return
 			}
@@ -96,25 +126,41 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, l
 			reading[&w] = true
 			mu.Unlock()
 
-			rest, err := p.readWindow(ctx, path, base, w, emit)
+			page, rest, err := p.readWindow(ctx, path, base, w)
 
+			pages.RLock()
+			if err == nil {
+				err = emitAll(page, emit)
+			}
 			mu.Lock()
 			delete(reading, &w)
-			if err != nil && failed == nil {
-				failed = fmt.Errorf("reading %s created in [%d, %d): %w", path, w.lo, w.hi, err)
+			if err != nil {
+				queue = append(queue, w) // not emitted: still to read
+				slices.SortFunc(queue, func(a, b window) int { return cmp.Compare(a.lo, b.lo) })
+				fail(fmt.Errorf("reading %s created in [%d, %d): %w", path, w.lo, w.hi, err))
 			}
 			for _, r := range rest {
 				i, _ := slices.BinarySearchFunc(queue, r.lo, func(q window, lo int64) int { return cmp.Compare(q.lo, lo) })
 				queue = slices.Insert(queue, i, r)
 			}
-			if c := lowest(); failed == nil && c > cursor {
-				cursor = c
-				if err := done(c); err != nil {
-					failed = err
-				}
-			}
+			advanced := failed == nil && lowest() > cursor
 			wake.Broadcast()
 			mu.Unlock()
+			pages.RUnlock()
+
+			if advanced {
+				pages.Lock()
+				mu.Lock()
+				if c := lowest(); failed == nil && c > cursor {
+					cursor = c
+					if err := progress(c, backlog()); err != nil {
+						fail(err)
+						wake.Broadcast()
+					}
+				}
+				mu.Unlock()
+				pages.Unlock()
+			}
 		}
 	}
 	var wg sync.WaitGroup
@@ -126,12 +172,27 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, l
 		}()
 	}
 	wg.Wait()
-	return failed
+	if failed == nil && ctx.Err() != nil {
+		failed = ctx.Err()
+	}
+	if failed != nil {
+		return backlog(), failed
+	}
+	return nil, nil
 }
 
-// readWindow reads one page of w, emits it, and returns what of w is left
-// to read: nothing, w itself after the page's last object, or w split.
-func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w window, emit func([]byte) error) ([]window, error) {
+func emitAll(page stripeapi.Page, emit func([]byte) error) error {
+	for _, obj := range page.Data {
+		if err := emit(obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readWindow reads one page of w and returns it with what of w is left to
+// read: nothing, w itself after the page's last object, or w split.
+func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w window) (stripeapi.Page, []window, error) {
 	query := listQuery(base)
 	query.Set("created[gte]", strconv.FormatInt(w.lo, 10))
 	query.Set("created[lt]", strconv.FormatInt(w.hi, 10))
@@ -140,41 +201,53 @@ func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w 
 	}
 	page, err := p.page(ctx, path, query)
 	if err != nil {
-		return nil, err
+		return page, nil, err
 	}
-	for _, obj := range page.Data {
-		if err := emit(obj); err != nil {
-			return nil, err
+	malformed := func(format string, args ...any) error {
+		return &stripeapi.ResponseError{Path: path, Problem: fmt.Sprintf(format, args...)}
+	}
+	var newest, oldest ref
+	if len(page.Data) > 0 {
+		if newest, err = objectRef(page.Data[0]); err != nil {
+			return page, nil, malformed("%v", err)
+		}
+		if oldest, err = objectRef(page.Data[len(page.Data)-1]); err != nil {
+			return page, nil, malformed("%v", err)
+		}
+		// Splitting and continuing rely on the page's order and range;
+		// a last page is only emitted. (stripe-mock, which ignores
+		// filters, answers one object of 2009 to every range.)
+		if page.HasMore && (oldest.Created < w.lo || newest.Created >= w.hi || oldest.Created > newest.Created) {
+			return page, nil, malformed("Stripe answered objects created outside [%d, %d) or out of order (%s at %d, %s at %d)", w.lo, w.hi, newest.ID, newest.Created, oldest.ID, oldest.Created)
+		}
+	}
+	// The objects of the second the last page ended in come first.
+	for i := 0; i < len(page.Data) && len(w.boundary) > 0; i++ {
+		r, err := objectRef(page.Data[i])
+		if err != nil {
+			return page, nil, malformed("%v", err)
+		}
+		if r.Created != w.hi-1 {
+			break
+		}
+		if slices.Contains(w.boundary, r.ID) {
+			return page, nil, malformed("Stripe listed %s twice, on two pages of one list: the list cannot be trusted", r.ID)
 		}
 	}
 	if !page.HasMore {
-		return nil, nil
+		return page, nil, nil
 	}
 	if len(page.Data) == 0 {
-		return nil, fmt.Errorf("Stripe answered has_more with an empty page after %q: the list cannot progress", w.after)
-	}
-	newest, err := objectRef(page.Data[0])
-	if err != nil {
-		return nil, err
-	}
-	oldest, err := objectRef(page.Data[len(page.Data)-1])
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case oldest.ID == w.after:
-		return nil, fmt.Errorf("Stripe answered the same page twice (last object %q): the list cannot progress", oldest.ID)
-	case oldest.Created < w.lo || newest.Created >= w.hi || oldest.Created > newest.Created:
-		return nil, fmt.Errorf("Stripe answered objects created outside [%d, %d) or out of order (%s at %d, %s at %d)", w.lo, w.hi, newest.ID, newest.Created, oldest.ID, oldest.Created)
+		return page, nil, malformed("Stripe answered has_more with an empty page after %q: the list cannot progress", w.after)
 	}
 	// The page holds every object created after oldest; the rest of w is
 	// the objects of oldest's second after it, and every older one.
-	rest := window{lo: w.lo, hi: oldest.Created + 1, after: oldest.ID}
+	rest := window{lo: w.lo, hi: oldest.Created + 1, after: oldest.ID, boundary: boundaryIDs(page, oldest.Created)}
 	span := newest.Created - oldest.Created + 1 // seconds holding the page's objects
 	estimate := int64(len(page.Data)) * (oldest.Created - w.lo) / span
 	parts := min(maxSplit, estimate/max(1, p.windowRecords))
 	if parts <= 1 || oldest.Created-w.lo < 2 {
-		return []window{rest}, nil
+		return page, []window{rest}, nil
 	}
 	// Split [w.lo, oldest) into parts of equal width; the newest part also
 	// takes oldest's second, after the page's last object.
@@ -184,8 +257,21 @@ func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w 
 		split = append(split, window{lo: lo, hi: min(lo+width, oldest.Created)})
 	}
 	last := &split[len(split)-1]
-	last.hi, last.after = rest.hi, rest.after
-	return split, nil
+	last.hi, last.after, last.boundary = rest.hi, rest.after, rest.boundary
+	return page, split, nil
+}
+
+// boundaryIDs returns the ids of the page's objects created in second.
+func boundaryIDs(page stripeapi.Page, second int64) []string {
+	var ids []string
+	for i := len(page.Data) - 1; i >= 0; i-- {
+		r, err := objectRef(page.Data[i])
+		if err != nil || r.Created != second {
+			break
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids
 }
 
 // paginate reads every page of a list.
@@ -257,21 +343,18 @@ func params(m map[string]string) url.Values {
 
 // ref is what pagination needs of an object: its id and creation time.
 type ref struct {
-	ID      string `json:"id"`
-	Created int64  `json:"created"`
-	Date    int64  `json:"date"` // invoice items' creation time
+	ID      string
+	Created int64
 }
 
 func objectRef(raw json.RawMessage) (ref, error) {
-	var r ref
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return r, fmt.Errorf("a list item is not a JSON object: %w", err)
-	}
+	r := ref{ID: jsonscan.String(raw, "id")}
 	if r.ID == "" {
-		return r, fmt.Errorf("a list item has no id")
+		return r, fmt.Errorf("a list item has no id: %.60s", raw)
 	}
-	if r.Created == 0 {
-		r.Created = r.Date
+	var ok bool
+	if r.Created, ok = jsonscan.Int(raw, "created"); !ok {
+		r.Created, _ = jsonscan.Int(raw, "date") // invoice items' creation time
 	}
 	return r, nil
 }
