@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"source-stripe/catalog"
@@ -53,26 +52,12 @@ func LoadConfig(env Env, path string) (spec.Config, error) {
 }
 
 func newClient(env Env, cfg spec.Config) (*stripeapi.Client, error) {
-	opts := stripeapi.Options{
-		APIKey:  cfg.APIKey,
-		BaseURL: env.Getenv("STRIPE_API_BASE"),
-		Warn:    func(msg string) { _ = env.Out.Log(protocol.LevelWarn, msg) },
-	}
-	// Knobs for tests and for people on slow networks: how often a request
-	// is tried, and how long one attempt may take.
-	if v := env.Getenv("SOURCE_STRIPE_MAX_ATTEMPTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, protocol.ConfigErrorf("SOURCE_STRIPE_MAX_ATTEMPTS must be a whole number of attempts, at least 1, got %q", v)
-		}
-		opts.MaxAttempts = n
-	}
-	if v := env.Getenv("SOURCE_STRIPE_REQUEST_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return nil, protocol.ConfigErrorf("SOURCE_STRIPE_REQUEST_TIMEOUT must be a duration like \"30s\", got %q", v)
-		}
-		opts.RequestTimeout = d
+	opts, err := stripeapi.OptionsFromEnv(env.Getenv, stripeapi.Options{
+		APIKey: cfg.APIKey,
+		Warn:   func(msg string) { _ = env.Out.Log(protocol.LevelWarn, msg) },
+	}, cfg.MaxRequestsPerSecond)
+	if err != nil {
+		return nil, err
 	}
 	return stripeapi.New(opts), nil
 }

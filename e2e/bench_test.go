@@ -55,7 +55,7 @@ func BenchmarkRead(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				fake.ResetRequests()
 				cmd := exec.Command(bin, "read", "--streams", bc.streams)
-				cmd.Env = []string{"STRIPE_API_BASE=" + fake.URL(), "STRIPE_API_KEY=" + fakestripe.DefaultKey}
+				cmd.Env = append(testbin.BaseEnv(), "STRIPE_API_BASE="+fake.URL(), "STRIPE_API_KEY="+fakestripe.DefaultKey)
 				out := &lineCounter{}
 				cmd.Stdout, cmd.Stderr = out, io.Discard
 				if err := cmd.Run(); err != nil {

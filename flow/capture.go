@@ -77,7 +77,11 @@ func (s *session) capture(ctx context.Context, open *OpenRequest, dec *json.Deco
 	if err != nil {
 		return err
 	}
-	acct, err := s.client(cfg).ResolveAccount(ctx, cfg.AccountID)
+	client, err := s.client(cfg)
+	if err != nil {
+		return err
+	}
+	acct, err := client.ResolveAccount(ctx, cfg.AccountID)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it started

@@ -166,7 +166,11 @@ func (s *session) validate(ctx context.Context, req *ValidateRequest) (*Validate
 	if len(problems) > 0 {
 		return nil, protocol.ConfigErrorf("%s", strings.Join(problems, "; "))
 	}
-	acct, err := s.client(cfg).ResolveAccount(ctx, cfg.AccountID)
+	client, err := s.client(cfg)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := client.ResolveAccount(ctx, cfg.AccountID)
 	if err != nil {
 		return nil, err
 	}
@@ -188,10 +192,10 @@ func (s *session) config(raw json.RawMessage) (spec.Config, error) {
 	return cfg, nil
 }
 
-func (s *session) client(cfg spec.Config) *stripeapi.Client {
-	return stripeapi.New(stripeapi.Options{
-		APIKey:  cfg.APIKey,
-		BaseURL: s.env.Getenv("STRIPE_API_BASE"),
-		Warn:    s.log.warn,
-	})
+func (s *session) client(cfg spec.Config) (*stripeapi.Client, error) {
+	opts, err := stripeapi.OptionsFromEnv(s.env.Getenv, stripeapi.Options{APIKey: cfg.APIKey, Warn: s.log.warn}, cfg.MaxRequestsPerSecond)
+	if err != nil {
+		return nil, err
+	}
+	return stripeapi.New(opts), nil
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -47,7 +46,7 @@ func start(t *testing.T, env []string, args ...string) *connector {
 	t.Helper()
 	c := &connector{t: t, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	c.cmd = exec.Command(testbin.Path(t), args...)
-	c.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, env...)
+	c.cmd.Env = append(testbin.BaseEnv(), env...)
 	c.cmd.Stderr = &c.stderr
 	var err error
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {

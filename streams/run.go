@@ -32,6 +32,7 @@ type streamRun struct {
 
 	started     bool
 	announced   bool      // RUNNING has been emitted
+	limitedAt   time.Time // when RATE_LIMITED was last reported
 	lastState   string    // last STATE emitted this run; "" before the first
 	lastStateAt time.Time // when it was emitted
 	sinceState  int64     // records emitted since the last STATE
@@ -58,6 +59,7 @@ func (s *streamRun) changeTracked() bool { return s.job.Incremental && s.job.Str
 // start emits STARTED and runs the stream's first phase: its backfill, or
 // its whole read for a stream without events.
 func (s *streamRun) start(ctx context.Context) error {
+	ctx = stripeapi.WithRateLimitNotice(ctx, s.rateLimited)
 	s.started = true
 	if err := s.Out.StreamStatus(s.job.Stream.Name, protocol.StreamStarted); err != nil {
 		return err
@@ -81,6 +83,22 @@ func (s *streamRun) running() error {
 	}
 	s.announced = true
 	return s.Out.StreamStatus(s.job.Stream.Name, protocol.StreamRunning)
+}
+
+// rateLimited reports that the stream waits on Stripe's rate limit, at most
+// once a second.
+func (s *streamRun) rateLimited(resetAt time.Time) {
+	s.mu.Lock()
+	now := s.Now()
+	if now.Sub(s.limitedAt) < time.Second {
+		s.mu.Unlock()
+		return
+	}
+	s.limitedAt = now
+	s.mu.Unlock()
+	_ = s.Out.StreamStatus(s.job.Stream.Name, protocol.StreamRunning, protocol.StatusReason{
+		Type: "RATE_LIMITED", RateLimited: &protocol.RateLimited{QuotaReset: resetAt.UnixMilli()},
+	})
 }
 
 // emit writes one record with the fields the connector adds.

@@ -35,7 +35,10 @@ const APIVersion = stripe.APIVersion
 
 // Options configure a Client.
 type Options struct {
-	APIKey string
+	// RequestsPerSecond is the budget the client spaces requests to; 0
+	// leaves them unpaced until Stripe answers 429. See DefaultRate.
+	RequestsPerSecond float64
+	APIKey            string
 	// BaseURL replaces DefaultBaseURL.
 	BaseURL string
 	// Account, when set, is sent as Stripe-Account: a platform's key then
@@ -113,7 +116,7 @@ func New(opts Options) *Client {
 		// stripe-go logs errors on its own; ours are reported once, masked.
 		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
 	}).(*stripe.BackendImplementation)
-	return &Client{opts: opts, backend: backend, pacer: newPacer(opts.Sleep), keyErr: checkKey(opts.APIKey)}
+	return &Client{opts: opts, backend: backend, pacer: newPacer(opts.RequestsPerSecond, opts.Sleep), keyErr: checkKey(opts.APIKey)}
 }
 
 // checkKey refuses a key that an HTTP header cannot carry. Without it the
@@ -244,6 +247,9 @@ func (c *Client) call(ctx context.Context, path string, query url.Values, v stri
 		status, header, err := c.attempt(ctx, path, values, v)
 		if status == http.StatusTooManyRequests {
 			c.pacer.rateLimited()
+			if notice, ok := ctx.Value(rateLimitKey{}).(func(time.Time)); ok {
+				notice(time.Now().Add(max(retryAfter(header), c.pacer.current())))
+			}
 		} else if err == nil {
 			c.pacer.succeeded()
 		}
@@ -370,4 +376,13 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		resp.Body = teeBody{ReadCloser: resp.Body, w: &rec.prefix}
 	}
 	return resp, err
+}
+
+type rateLimitKey struct{}
+
+// WithRateLimitNotice returns a context whose requests call notice when
+// Stripe answers 429, with when the pacer expects to send again: a stream
+// reports that it is rate limited.
+func WithRateLimitNotice(ctx context.Context, notice func(resetAt time.Time)) context.Context {
+	return context.WithValue(ctx, rateLimitKey{}, notice)
 }

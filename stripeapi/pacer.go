@@ -2,29 +2,49 @@ package stripeapi
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
 
-// pacer spaces requests out once Stripe has said they come too fast (HTTP
-// 429). Every stream's requests go through the client's one pacer, so a rate
-// limit slows the whole read down instead of each stream retrying into the
-// limit on its own until its attempts run out. Unpaced until the first 429;
-// each burst of 429s halves the pace, each success speeds it up a little.
+// pacer spaces out the requests of the whole process: every stream's
+// requests go through the client's one pacer. It starts each request at
+// least `interval` after the previous one: the budget (1 / requests per
+// second) while Stripe accepts them, longer after a 429, coming back to the
+// budget gradually as requests succeed. (The request that got the 429
+// waits for its Retry-After in the retry loop.)
 type pacer struct {
 	now   func() time.Time
 	sleep func(context.Context, time.Duration) error
 
 	mu       sync.Mutex
-	interval time.Duration // least time between two request starts; 0: unpaced
+	budget   time.Duration // least interval: 1 / the rate allowed; 0: unpaced
+	interval time.Duration // current interval; 0: unpaced
 	next     time.Time     // earliest start of the next request
 	slowed   time.Time     // when a 429 last slowed the pace
 }
 
+// Default budgets: Stripe allows about 100 read requests per second with
+// live keys and 25 with test keys; the defaults leave headroom for the
+// account's own traffic.
+const (
+	DefaultLiveRate = 90
+	DefaultTestRate = 20
+)
+
+// DefaultRate is the request budget for a key: its mode read from its
+// prefix (sk_live_, rk_live_ or sk_test_, rk_test_).
+func DefaultRate(key string) float64 {
+	if strings.Contains(key, "_live_") {
+		return DefaultLiveRate
+	}
+	return DefaultTestRate
+}
+
 // Pacing bounds.
 const (
-	// 50 ms (20 requests/s): below Stripe's test-mode read limit of 25/s,
-	// the lower of its two limits.
+	// 50 ms (20 requests/s): the first slowdown of an unpaced client,
+	// below Stripe's test-mode read limit of 25/s.
 	paceFirst = 50 * time.Millisecond
 	// 2 s: slower than this, the retries' backoff does the waiting.
 	paceSlowest = 2 * time.Second
@@ -32,28 +52,35 @@ const (
 	// requests within a second are one burst and slow the pace once.
 	paceBurst = time.Second
 	// Each success shortens the interval by 1/paceRecovery: about 14
-	// successes undo one halving, 45 bring paceFirst down to paceOff.
+	// successes undo one halving of the rate.
 	paceRecovery = 20
-	// Below 5 ms (200 requests/s, past Stripe's live-mode limit) pacing
-	// stops.
+	// An unpaced client stops pacing again below 5 ms (200 requests/s,
+	// past Stripe's live-mode limit).
 	paceOff = 5 * time.Millisecond
 )
 
-func newPacer(sleep func(context.Context, time.Duration) error) *pacer {
-	return &pacer{now: time.Now, sleep: sleep}
+// newPacer paces at rate requests per second; 0 leaves requests unpaced
+// until a 429.
+func newPacer(rate float64, sleep func(context.Context, time.Duration) error) *pacer {
+	p := &pacer{now: time.Now, sleep: sleep}
+	if rate > 0 {
+		p.budget = time.Duration(float64(time.Second) / rate)
+		p.interval = p.budget
+	}
+	return p
 }
 
-// wait holds a request back until its turn.
+// wait holds a request back until its turn, and reports how long.
 func (p *pacer) wait(ctx context.Context) error {
 	p.mu.Lock()
-	if p.interval == 0 {
-		p.mu.Unlock()
-		return nil
-	}
 	now := p.now()
 	start := p.next
 	if start.Before(now) {
 		start = now
+	}
+	if p.interval == 0 {
+		p.mu.Unlock()
+		return nil
 	}
 	p.next = start.Add(p.interval)
 	p.mu.Unlock()
@@ -76,15 +103,18 @@ func (p *pacer) rateLimited() {
 }
 
 // succeeded speeds the pace up a little after a request that was not rate
-// limited.
+// limited, back to the budget at most.
 func (p *pacer) succeeded() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.interval == 0 {
+	if p.interval <= p.budget {
 		return
 	}
 	p.interval -= p.interval / paceRecovery
-	if p.interval < paceOff {
+	switch {
+	case p.interval < p.budget:
+		p.interval = p.budget
+	case p.budget == 0 && p.interval < paceOff:
 		p.interval = 0
 	}
 }

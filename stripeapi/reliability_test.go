@@ -239,6 +239,40 @@ func TestPacer(t *testing.T) {
 	}
 }
 
+// TestPacerBudget: with a budget, requests are spaced to it from the
+// first; a 429 slows them, and successes bring the pace back to the budget,
+// never faster.
+func TestPacerBudget(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	var slept []time.Duration
+	p := newPacer(20, func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		now = now.Add(d)
+		return nil
+	})
+	p.now = func() time.Time { return now }
+	ctx := context.Background()
+	for range 4 {
+		p.wait(ctx)
+	}
+	if !slices.Equal(slept, []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}) {
+		t.Fatalf("at 20/s, waits %v; want 3 of 50ms", slept)
+	}
+	p.rateLimited()
+	if p.current() != 100*time.Millisecond {
+		t.Fatalf("after a 429 the pace is %s, want 100ms", p.current())
+	}
+	for range 100 {
+		p.succeeded()
+	}
+	if p.current() != 50*time.Millisecond {
+		t.Fatalf("after successes the pace is %s, want the budget's 50ms", p.current())
+	}
+	if DefaultRate("sk_live_x") != 90 || DefaultRate("rk_live_x") != 90 || DefaultRate("sk_test_x") != 20 || DefaultRate("rk_test_x") != 20 {
+		t.Fatal("default budgets by key mode")
+	}
+}
+
 // TestRateLimitPacesEveryStream: after a 429 on one path, requests on other
 // paths, and through a WithAccount copy, are spaced out too.
 func TestRateLimitPacesEveryStream(t *testing.T) {

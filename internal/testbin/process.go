@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -37,7 +36,7 @@ func Start(t testing.TB, env []string, args ...string) *Process {
 	t.Helper()
 	p := &Process{t: t, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	p.cmd = exec.Command(Path(t), args...)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, env...)
+	p.cmd.Env = append(BaseEnv(), env...)
 	p.cmd.Stderr = &p.stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {

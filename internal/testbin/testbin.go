@@ -60,6 +60,15 @@ func moduleRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
+// BaseEnv is the environment every test run of the connector starts from:
+// a minimal one, with the request budget lifted (0: unpaced until the fake
+// answers 429) so that tests do not wait on a test key's 20 requests/s. A
+// test of pacing sets SOURCE_STRIPE_REQUESTS_PER_SECOND itself; later
+// values win.
+func BaseEnv() []string {
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "SOURCE_STRIPE_REQUESTS_PER_SECOND=0"}
+}
+
 // Result is one run of the connector.
 type Result struct {
 	Messages []protocol.Message
@@ -75,7 +84,7 @@ func Run(t testing.TB, timeout time.Duration, env []string, args ...string) Resu
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, Path(t), args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, env...)
+	cmd.Env = append(BaseEnv(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
