@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"regexp"
+	"source-stripe/internal/jsonscan"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +24,6 @@ type Writer struct {
 	err     error
 	secrets []secret
 	now     func() time.Time
-	scratch bytes.Buffer
 	records int64
 }
 
@@ -115,25 +115,47 @@ func (w *Writer) Now() int64 { return w.now().UnixMilli() }
 
 // Record writes a RECORD. data must be one JSON object; it is compacted to
 // a single line but otherwise passed through untouched.
-func (w *Writer) Record(stream string, data []byte, emittedAt int64) error {
+func (w *Writer) Record(stream string, data []byte, fields []byte, emittedAt int64) error {
+	// The line is built outside the lock, so that streams compact their
+	// records in parallel; only the write is serialized.
+	buf := linePool.Get().(*[]byte)
+	line := appendRecord((*buf)[:0], stream, data, fields, emittedAt)
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return w.err
+	if w.err == nil {
+		_, w.err = w.out.Write(line)
+		w.records++
 	}
-	w.scratch.Reset()
-	w.scratch.WriteString(`{"type":"RECORD","record":{"stream":`)
-	writeJSONString(&w.scratch, stream)
-	w.scratch.WriteString(`,"data":`)
-	if err := json.Compact(&w.scratch, data); err != nil {
-		return err
+	err := w.err
+	w.mu.Unlock()
+	*buf = line
+	linePool.Put(buf)
+	return err
+}
+
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// appendRecord appends a RECORD line. data is a JSON object, passed through
+// but for its whitespace; fields, when set, are members ("k":v,...) added at
+// its start.
+func appendRecord(line []byte, stream string, data, fields []byte, emittedAt int64) []byte {
+	line = append(line, `{"type":"RECORD","record":{"stream":`...)
+	line = strconv.AppendQuote(line, stream) // stream names are ASCII identifiers
+	line = append(line, `,"data":`...)
+	open := bytes.IndexByte(data, '{')
+	if len(fields) == 0 || open < 0 {
+		line = jsonscan.AppendCompact(line, data)
+	} else {
+		line = append(line, '{')
+		line = append(line, fields...)
+		rest := data[open+1:]
+		if i := jsonscan.SkipSpace(rest, 0); i < len(rest) && rest[i] != '}' {
+			line = append(line, ',')
+		}
+		line = jsonscan.AppendCompact(line, rest)
 	}
-	w.scratch.WriteString(`,"emitted_at":`)
-	w.scratch.WriteString(strconv.FormatInt(emittedAt, 10))
-	w.scratch.WriteString("}}\n")
-	_, w.err = w.out.Write(w.scratch.Bytes())
-	w.records++
-	return w.err
+	line = append(line, `,"emitted_at":`...)
+	line = strconv.AppendInt(line, emittedAt, 10)
+	return append(line, "}}\n"...)
 }
 
 // Records returns how many RECORD messages were written.
@@ -141,11 +163,6 @@ func (w *Writer) Records() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.records
-}
-
-func writeJSONString(b *bytes.Buffer, s string) {
-	enc, _ := json.Marshal(s)
-	b.Write(enc)
 }
 
 // Write writes any message and flushes, so that everything before it is

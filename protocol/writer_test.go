@@ -21,7 +21,7 @@ func TestWriterKeepsLinesWholeUnderConcurrency(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 500; i++ {
 				obj := fmt.Sprintf("{\n  \"id\": \"ch_%d_%d\",\n  \"pad\": %q\n}", g, i, strings.Repeat("x", i))
-				if err := w.Record("charges", []byte(obj), 1); err != nil {
+				if err := w.Record("charges", []byte(obj), nil, 1); err != nil {
 					t.Error(err)
 				}
 				if i%100 == 0 {
@@ -68,17 +68,29 @@ func TestWriterMasksSecretsInLogsAndTraces(t *testing.T) {
 }
 
 func TestRecordEnvelope(t *testing.T) {
-	var buf bytes.Buffer
-	w := NewWriter(&buf)
-	if err := w.Record("customers", []byte("{\n \"id\": \"cus_1\",\n \"name\": \"A \\\"quoted\\\" name\"\n}"), 1700000000123); err != nil {
-		t.Fatal(err)
-	}
-	w.Flush()
-	want := `{"type":"RECORD","record":{"stream":"customers","data":{"id":"cus_1","name":"A \"quoted\" name"},"emitted_at":1700000000123}}` + "\n"
-	if buf.String() != want {
-		t.Fatalf("got  %s\nwant %s", buf.String(), want)
-	}
-	if err := w.Record("customers", []byte(`{"id":`), 1); err == nil {
-		t.Fatal("a broken object was written")
+	for _, tc := range []struct {
+		name, data, fields, want string
+	}{
+		{"pretty-printed", "{\n \"id\": \"cus_1\",\n \"name\": \"A \\\"quoted\\\"  name\"\n}", "",
+			`{"id":"cus_1","name":"A \"quoted\"  name"}`},
+		{"with fields", "{\n \"id\": \"il_1\"\n}", `"invoice_id":"in_1","updated":7`,
+			`{"invoice_id":"in_1","updated":7,"id":"il_1"}`},
+		{"empty object with fields", "{ }", `"updated":7`, `{"updated":7}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			w := NewWriter(&buf)
+			if err := w.Record("customers", []byte(tc.data), []byte(tc.fields), 1700000000123); err != nil {
+				t.Fatal(err)
+			}
+			w.Flush()
+			want := `{"type":"RECORD","record":{"stream":"customers","data":` + tc.want + `,"emitted_at":1700000000123}}` + "\n"
+			if buf.String() != want {
+				t.Fatalf("got  %s\nwant %s", buf.String(), want)
+			}
+			if !json.Valid(bytes.TrimSpace(buf.Bytes())) {
+				t.Fatal("not JSON")
+			}
+		})
 	}
 }

@@ -61,10 +61,13 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 // updatedFromCreated gives a record read from a list its updated cursor: its
 // creation time, unless Stripe's object has its own updated (products).
 func (s *streamRun) updatedFromCreated(obj []byte) []field {
-	if !s.job.Stream.ChangeTracked() || jsonscan.Member(obj, UpdatedField) != nil {
+	if !s.job.Stream.ChangeTracked() {
 		return nil
 	}
-	created, _ := jsonscan.Int(obj, s.job.Stream.Cursor)
+	created, hasUpdated := creationOf(obj, s.job.Stream.Cursor)
+	if hasUpdated {
+		return nil
+	}
 	return []field{intField(UpdatedField, created)}
 }
 

@@ -1,7 +1,6 @@
 package streams
 
 import (
-	"bytes"
 	"strconv"
 
 	"source-stripe/internal/jsonscan"
@@ -22,34 +21,40 @@ func stringField(key, v string) field {
 
 var trueJSON = []byte("true")
 
-// withFields returns the JSON object data with fields added first. The
-// object itself is passed through byte for byte.
-func withFields(data []byte, fields ...field) []byte {
+// renderFields renders fields as JSON object members, "k":v,..., for the
+// writer to add at the start of a record.
+func renderFields(fields []field) []byte {
 	if len(fields) == 0 {
-		return data
+		return nil
 	}
-	i := bytes.IndexByte(data, '{')
-	if i < 0 {
-		return data
-	}
-	n := len(data)
+	n := 0
 	for _, f := range fields {
 		n += len(f.key) + len(f.value) + 4
 	}
 	out := make([]byte, 0, n)
-	out = append(out, data[:i+1]...)
-	for j, f := range fields {
-		if j > 0 {
+	for i, f := range fields {
+		if i > 0 {
 			out = append(out, ',')
 		}
-		out = append(out, '"')
-		out = append(out, f.key...)
-		out = append(out, '"', ':')
+		out = strconv.AppendQuote(out, f.key)
+		out = append(out, ':')
 		out = append(out, f.value...)
 	}
-	rest := data[i+1:]
-	if k := jsonscan.SkipSpace(rest, 0); k < len(rest) && rest[k] != '}' {
-		out = append(out, ',')
-	}
-	return append(out, rest...)
+	return out
+}
+
+// creationOf reads, in one pass over the object's top level, its creation
+// time (the member named cursor) and whether Stripe gave it an updated of
+// its own.
+func creationOf(obj []byte, cursor string) (created int64, hasUpdated bool) {
+	jsonscan.Members(obj, func(key, value []byte) bool {
+		switch string(key) {
+		case cursor:
+			created, _ = strconv.ParseInt(string(value), 10, 64)
+		case UpdatedField:
+			hasUpdated = true
+		}
+		return true
+	})
+	return created, hasUpdated
 }

@@ -106,7 +106,7 @@ func (s *streamRun) emit(data []byte, fields ...field) error {
 	s.mu.Lock()
 	s.sinceState++
 	s.mu.Unlock()
-	return s.Out.Record(s.job.Stream.Name, withFields(data, fields...), s.Out.Now())
+	return s.Out.Record(s.job.Stream.Name, data, renderFields(fields), s.Out.Now())
 }
 
 // How a read of created windows records its progress.

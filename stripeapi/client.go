@@ -23,6 +23,7 @@ import (
 	stripe "github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/form"
 
+	"source-stripe/internal/jsonscan"
 	"source-stripe/protocol"
 )
 
@@ -58,8 +59,9 @@ type Options struct {
 
 // Client makes authenticated, paced, retried requests to Stripe.
 type Client struct {
-	opts    Options
-	backend *stripe.BackendImplementation
+	opts       Options
+	backend    *stripe.BackendImplementation
+	httpClient *http.Client
 	// pacer is shared by the copies WithAccount makes: one account, one
 	// rate limit.
 	pacer *pacer
@@ -99,11 +101,6 @@ func New(opts Options) *Client {
 	if opts.HTTPClient != nil {
 		*httpClient = *opts.HTTPClient
 	}
-	base := httpClient.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	httpClient.Transport = &recordingTransport{next: base}
 
 	noRetries := int64(0) // retries are ours: see retryDecision
 	noTelemetry := false
@@ -116,7 +113,7 @@ func New(opts Options) *Client {
 		// stripe-go logs errors on its own; ours are reported once, masked.
 		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
 	}).(*stripe.BackendImplementation)
-	return &Client{opts: opts, backend: backend, pacer: newPacer(opts.RequestsPerSecond, opts.Sleep), keyErr: checkKey(opts.APIKey)}
+	return &Client{opts: opts, backend: backend, httpClient: httpClient, pacer: newPacer(opts.RequestsPerSecond, opts.Sleep), keyErr: checkKey(opts.APIKey)}
 }
 
 // checkKey refuses a key that an HTTP header cannot carry. Without it the
@@ -145,106 +142,100 @@ type Page struct {
 	HasMore bool
 }
 
-type listBody struct {
-	stripe.APIResource
-	Object  string             `json:"object"`
-	Data    *[]json.RawMessage `json:"data"`
-	HasMore bool               `json:"has_more"`
-}
-
-func (b *listBody) requestID() string {
-	if b.LastResponse == nil {
-		return ""
-	}
-	return b.LastResponse.RequestID
-}
-
-type rawBody struct {
-	stripe.APIResource
-	raw json.RawMessage
-}
-
-func (b *rawBody) UnmarshalJSON(data []byte) error {
-	b.raw = append(json.RawMessage(nil), data...)
-	return nil
-}
-
 // ListPage fetches one page of the list at path (e.g. "/v1/charges") with
 // the given query parameters. A page that breaks the promises of Stripe's
 // lists is a *ResponseError: see checkPage.
 func (c *Client) ListPage(ctx context.Context, path string, query url.Values) (Page, error) {
-	var body listBody
-	if err := c.call(ctx, path, query, &body); err != nil {
+	body, requestID, err := c.call(ctx, path, query)
+	if err != nil {
 		return Page{}, err
 	}
-	page, problem := checkPage(&body, query.Get("starting_after"))
+	page, problem := checkPage(body, query.Get("starting_after"))
 	if problem != "" {
-		return Page{}, &ResponseError{Path: path, Problem: c.redact(problem), RequestID: body.requestID()}
+		return Page{}, &ResponseError{Path: path, Problem: c.redact(problem), RequestID: requestID}
 	}
 	return page, nil
 }
 
-// checkPage checks what pagination relies on, so that a malformed answer
-// fails the request instead of looping, crashing or emitting non-records:
-// the answer is a list; every item is an object with an id, none twice; a
-// page that says more follow is not empty; and the page after an object
-// does not hold that object again (a server that repeats a page).
-func checkPage(body *listBody, after string) (Page, string) {
-	if body.Object != "list" || body.Data == nil {
+// checkPage splits a list's body into its objects without decoding them,
+// and checks what pagination relies on, so that a malformed answer fails
+// the request instead of looping, crashing or emitting non-records: the
+// answer is a list; every item is an object with an id, none twice; a page
+// that says more follow is not empty; and the page after an object does not
+// hold that object again (a server that repeats a page).
+func checkPage(body []byte, after string) (Page, string) {
+	var object string
+	var data []byte
+	var page Page
+	complete := jsonscan.Members(body, func(key, value []byte) bool {
+		switch string(key) {
+		case "object":
+			object = string(value)
+		case "data":
+			data = value
+		case "has_more":
+			page.HasMore = string(value) == "true"
+		}
+		return true
+	})
+	if !complete {
+		return Page{}, fmt.Sprintf("the response is not a complete JSON object: %.60q", body)
+	}
+	if object != `"list"` || data == nil || string(data) == "null" {
 		return Page{}, "the response is not a list (no \"object\":\"list\" with a \"data\" array)"
 	}
-	data := *body.Data
-	if body.HasMore && len(data) == 0 {
-		return Page{}, "the page is empty but has_more is true: the list cannot progress"
-	}
-	seen := make(map[string]bool, len(data))
-	for i, raw := range data {
-		id, ok := itemID(raw)
-		if !ok {
-			return Page{}, fmt.Sprintf("item %d of the page is not an object with an \"id\": %.40s", i, raw)
+	seen := map[string]bool{}
+	err := jsonscan.Elements(data, func(item []byte) error {
+		id := jsonscan.String(item, "id")
+		if id == "" {
+			return fmt.Errorf("item %d of the page is not an object with an \"id\": %.40s", len(page.Data), item)
 		}
 		if seen[id] {
-			return Page{}, fmt.Sprintf("the page lists %s twice", id)
+			return fmt.Errorf("the page lists %s twice", id)
 		}
 		seen[id] = true
-	}
-	if after != "" && seen[after] {
+		page.Data = append(page.Data, item)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return Page{}, err.Error()
+	case page.HasMore && len(page.Data) == 0:
+		return Page{}, "the page is empty but has_more is true: the list cannot progress"
+	case after != "" && seen[after]:
 		return Page{}, fmt.Sprintf("the page after %s lists %s again: the list cannot progress", after, after)
 	}
-	return Page{Data: data, HasMore: body.HasMore}, ""
+	return page, ""
 }
 
 // Get fetches one object, e.g. "/v1/account".
 func (c *Client) Get(ctx context.Context, path string) (json.RawMessage, error) {
-	var body rawBody
-	if err := c.call(ctx, path, nil, &body); err != nil {
+	body, requestID, err := c.call(ctx, path, nil)
+	if err != nil {
 		return nil, err
 	}
-	return body.raw, nil
+	if !jsonscan.Members(body, func(_, _ []byte) bool { return true }) {
+		return nil, &ResponseError{Path: path, RequestID: requestID, Problem: c.redact(fmt.Sprintf("the response is not a JSON object: %.60q", body))}
+	}
+	return body, nil
 }
 
 // call performs a GET with retries. Every attempt waits for the pacer, gets
 // its own timeout, and every failure is classified by retryDecision.
-func (c *Client) call(ctx context.Context, path string, query url.Values, v stripe.LastResponseSetter) error {
+func (c *Client) call(ctx context.Context, path string, query url.Values) ([]byte, string, error) {
 	if c.keyErr != nil {
-		return c.keyErr
+		return nil, "", c.keyErr
 	}
-	values := &form.Values{}
 	keys := make([]string, 0, len(query))
 	for k := range query {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys) // stable URLs in logs and tests
-	for _, k := range keys {
-		for _, val := range query[k] {
-			values.Add(k, val)
-		}
-	}
 	for attempt := 1; ; attempt++ {
 		if err := c.pacer.wait(ctx); err != nil {
-			return err
+			return nil, "", err
 		}
-		status, header, err := c.attempt(ctx, path, values, v)
+		body, status, header, err := c.attempt(ctx, path, query, keys)
 		if status == http.StatusTooManyRequests {
 			c.pacer.rateLimited()
 			if notice, ok := ctx.Value(rateLimitKey{}).(func(time.Time)); ok {
@@ -254,54 +245,111 @@ func (c *Client) call(ctx context.Context, path string, query url.Values, v stri
 			c.pacer.succeeded()
 		}
 		if err == nil {
-			return nil
+			return body, header.Get("Request-Id"), nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, "", ctx.Err()
 		}
 		d := retryDecision(status, header, err)
 		if !d.retry || attempt >= c.opts.MaxAttempts {
 			var respErr *ResponseError
 			if errors.As(err, &respErr) {
-				return respErr
+				return nil, "", respErr
 			}
 			apiErr := c.newAPIError(path, status, header, err)
 			if d.retry {
 				apiErr.Attempts = attempt
 			}
-			return apiErr
+			return nil, "", apiErr
 		}
 		wait := backoff(attempt, retryAfter(header))
 		c.opts.Warn(c.redact(fmt.Sprintf("retrying GET %s in %s (attempt %d of %d): %s", path, wait.Round(time.Millisecond), attempt+1, c.opts.MaxAttempts, d.reason)))
 		if err := c.opts.Sleep(ctx, wait); err != nil {
-			return err
+			return nil, "", err
 		}
 	}
 }
 
-func (c *Client) attempt(ctx context.Context, path string, values *form.Values, v stripe.LastResponseSetter) (int, http.Header, error) {
+// maxBody bounds a response body: a page of 100 of Stripe's largest
+// objects is a few megabytes.
+const maxBody = 64 << 20
+
+// attempt makes one request. stripe-go's backend builds it (base URL, key,
+// pinned version, Stripe-Account) and decodes Stripe's errors; the body is
+// read here, once, and not decoded: its objects pass through as they are.
+// (stripe-go's own streaming call dereferences a nil response on a network
+// error, so the client sends the request itself.)
+func (c *Client) attempt(ctx context.Context, path string, query url.Values, keys []string) ([]byte, int, http.Header, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
-	rec := &responseRecord{}
-	params := &stripe.Params{Context: withRecord(ctx, rec)}
+	values := &form.Values{}
+	for _, k := range keys {
+		for _, v := range query[k] {
+			values.Add(k, v)
+		}
+	}
+	if !values.Empty() {
+		path += "?" + values.Encode()
+	}
+	params := &stripe.Params{Context: ctx}
 	if c.opts.Account != "" {
 		params.StripeAccount = stripe.String(c.opts.Account)
 	}
-	err := c.backend.CallRaw(http.MethodGet, path, c.opts.APIKey, values, params, v)
+	req, err := c.backend.NewRequest(http.MethodGet, path, c.opts.APIKey, "application/x-www-form-urlencoded", params)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	res, err := c.httpClient.Do(req)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("no complete response within %s: %w", c.opts.RequestTimeout, errTimeout)
+		}
+		return nil, 0, nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1))
+	status, header := res.StatusCode, res.Header
+	requestID := header.Get("Request-Id")
 	switch {
 	case err != nil && ctx.Err() == context.DeadlineExceeded:
 		err = fmt.Errorf("no complete response within %s: %w", c.opts.RequestTimeout, errTimeout)
-	case err == nil && (rec.status < 200 || rec.status >= 300):
-		// stripe-go takes any status below 400 for success; a 3xx that was
-		// not followed (no Location) is no answer of Stripe's.
-		err = &ResponseError{Path: path, RequestID: rec.header.Get("Request-Id"),
-			Problem: fmt.Sprintf("HTTP %d is not an answer of Stripe's API", rec.status)}
-	case err != nil && rec.status >= 200 && rec.status < 300 && rec.notJSON():
-		err = &ResponseError{Path: path, RequestID: rec.header.Get("Request-Id"), Problem: c.redact(fmt.Sprintf(
+	case err != nil:
+		// The connection broke mid-body: retried like a reset.
+	case len(body) > maxBody:
+		err = &ResponseError{Path: path, RequestID: requestID, Problem: fmt.Sprintf("the answer is larger than %d MiB", maxBody>>20)}
+	case status >= 400:
+		err = c.backend.ResponseToError(res, body)
+	case status < 200 || status >= 300:
+		// A 3xx that was not followed (no Location) is no answer of Stripe's.
+		err = &ResponseError{Path: path, RequestID: requestID, Problem: fmt.Sprintf("HTTP %d is not an answer of Stripe's API", status)}
+	case notJSON(body):
+		err = &ResponseError{Path: path, RequestID: requestID, Problem: c.redact(fmt.Sprintf(
 			"the answer is not JSON (Content-Type %q, starting %q); if STRIPE_API_BASE is set, check that it points at Stripe's API",
-			rec.header.Get("Content-Type"), rec.prefix.String()))}
+			header.Get("Content-Type"), prefix(body)))}
+	default:
+		// A body cut off mid-JSON (a connection that broke without the
+		// transport noticing) is retried like a reset.
+		if i := jsonscan.SkipSpace(body, 0); jsonscan.SkipValue(body, i) < 0 {
+			err = fmt.Errorf("the body is cut off after %d bytes", len(body))
+		}
 	}
-	return rec.status, rec.header, err
+	return body, status, header, err
+}
+
+// notJSON reports whether a body cannot be the start of a JSON document (an
+// empty or cut-off body can).
+func notJSON(body []byte) bool {
+	b := bytes.TrimLeft(body, " \t\r\n")
+	return len(b) > 0 && b[0] != '{' && b[0] != '['
+}
+
+// prefix is the start of a body, to quote in an error.
+func prefix(body []byte) string {
+	const n = 40
+	if len(body) > n {
+		return string(body[:n])
+	}
+	return string(body)
 }
 
 var errTimeout = errors.New("request timed out")
@@ -315,67 +363,6 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// recordingTransport remembers the status, headers and first bytes of the
-// last response of a request, because stripe-go drops them when a body is
-// not JSON (an HTML 502 from a proxy, say), and the retry decision needs
-// them: a 200 cut off mid-JSON is worth another try, a 200 HTML page is not.
-type recordingTransport struct{ next http.RoundTripper }
-
-type responseRecord struct {
-	status int
-	header http.Header
-	prefix prefixBuffer
-}
-
-// notJSON reports whether the body that arrived cannot be the start of a
-// JSON document (an empty or cut-off body can).
-func (r *responseRecord) notJSON() bool {
-	b := bytes.TrimLeft(r.prefix.buf, " \t\r\n")
-	return len(b) > 0 && b[0] != '{' && b[0] != '['
-}
-
-// prefixBuffer keeps the first bytes written to it.
-type prefixBuffer struct{ buf []byte }
-
-// prefixSize: enough to tell JSON from HTML and to quote in an error.
-const prefixSize = 40
-
-func (p *prefixBuffer) Write(b []byte) (int, error) {
-	if n := prefixSize - len(p.buf); n > 0 {
-		p.buf = append(p.buf, b[:min(n, len(b))]...)
-	}
-	return len(b), nil
-}
-
-func (p *prefixBuffer) String() string { return string(p.buf) }
-
-// teeBody copies what is read from a response body to w.
-type teeBody struct {
-	io.ReadCloser
-	w io.Writer
-}
-
-func (t teeBody) Read(b []byte) (int, error) {
-	n, err := t.ReadCloser.Read(b)
-	_, _ = t.w.Write(b[:n])
-	return n, err
-}
-
-type recordKey struct{}
-
-func withRecord(ctx context.Context, r *responseRecord) context.Context {
-	return context.WithValue(ctx, recordKey{}, r)
-}
-
-func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
-	if rec, ok := req.Context().Value(recordKey{}).(*responseRecord); ok && resp != nil {
-		rec.status, rec.header, rec.prefix = resp.StatusCode, resp.Header, prefixBuffer{}
-		resp.Body = teeBody{ReadCloser: resp.Body, w: &rec.prefix}
-	}
-	return resp, err
 }
 
 type rateLimitKey struct{}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"source-stripe/internal/jsonscan"
 	"strings"
 	"sync"
 	"testing"
@@ -116,105 +117,11 @@ func FuzzListPage(f *testing.F) {
 			if err := json.Unmarshal(raw, &obj); err != nil {
 				t.Fatalf("an item that is not an object: %s", raw)
 			}
-			id, ok := itemID(raw)
-			if !ok || ids[id] || id == "ch_after" {
+			id := jsonscan.String(raw, "id")
+			if ok := id != ""; !ok || ids[id] || id == "ch_after" {
 				t.Fatalf("item %s: id %q (ok %v), seen before: %v", raw, id, ok, ids[id])
 			}
 			ids[id] = true
 		}
 	})
-}
-
-var itemSeeds = []string{
-	`{"id":"ch_1"}`, `{ "id" : "ch_1" }`, `{"object":"charge","id":"ch_1"}`, `{"a":{"id":"x"},"id":"ch_1"}`,
-	`{"a":[{"id":"x"}],"b":"}\"]","id":"ch_1"}`, `{"\u0069d":"ch_\u0031"}`, `{"id":""}`, `{"id":7}`, `{"id":null}`,
-	`{"ids":"x"}`, `{}`, `[]`, `"id"`, `{"id":"a","id":"b"}`, `{"a":1e5,"b":true,"c":null,"id":"x"}`,
-	`{"a":"\\","id":"x"}`, `{"a":"\\\"","id":"x"}`, `{`, `{"id"`, `{"id":`, `{"id":"x`, "\xff",
-}
-
-// FuzzItemID: itemID agrees with encoding/json on every JSON object whose
-// "id" key appears once, and never panics on anything.
-//
-//	go test ./stripeapi -run '^$' -fuzz FuzzItemID -fuzztime 20s
-func FuzzItemID(f *testing.F) {
-	for _, s := range itemSeeds {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		id, ok := itemID(raw) // must not panic, valid JSON or not
-		if !json.Valid(raw) {
-			return
-		}
-		if n := topLevelIDKeys(raw); n > 1 {
-			return // encoding/json takes the last, itemID the first: both are right
-		}
-		var head struct {
-			ID *string `json:"id"`
-		}
-		want := ""
-		wantOK := json.Unmarshal(raw, &head) == nil && head.ID != nil && *head.ID != ""
-		raw = bytes.TrimSpace(raw)
-		if wantOK {
-			want = *head.ID
-		}
-		// encoding/json matches keys case-insensitively; Stripe's is "id".
-		if wantOK && !hasExactIDKey(raw) {
-			wantOK, want = false, ""
-		}
-		if ok != wantOK || id != want {
-			t.Fatalf("itemID(%s) = %q, %v; encoding/json says %q, %v", raw, id, ok, want, wantOK)
-		}
-	})
-}
-
-// topLevelIDKeys counts the keys spelled "id" (case-insensitively) at the
-// top level of the JSON object raw.
-func topLevelIDKeys(raw []byte) int {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return 0
-	}
-	n := 0
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return n
-		}
-		if k, _ := tok.(string); strings.EqualFold(k, "id") {
-			n++
-		}
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return n
-		}
-	}
-	return n
-}
-
-func hasExactIDKey(raw []byte) bool {
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(raw, &obj) != nil {
-		return false
-	}
-	_, ok := obj["id"]
-	return ok
-}
-
-func TestItemIDSeeds(t *testing.T) {
-	for _, tc := range []struct {
-		raw  string
-		want string
-	}{
-		{`{"id":"ch_1"}`, "ch_1"},
-		{`{"a":[{"id":"x"}],"b":"}\"]","id":"ch_1"}`, "ch_1"},
-		{`{"\u0069d":"ch_\u0031"}`, "ch_1"},
-		{`{"id":7}`, ""},
-		{`{"ids":"x"}`, ""},
-		{`[]`, ""},
-	} {
-		if got, _ := itemID([]byte(tc.raw)); got != tc.want {
-			t.Errorf("itemID(%s) = %q, want %q", tc.raw, got, tc.want)
-		}
-	}
 }

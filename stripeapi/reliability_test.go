@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"source-stripe/internal/jsonscan"
 	"strings"
 	"sync"
 	"testing"
@@ -337,8 +338,7 @@ func TestClientRidesOutFaults(t *testing.T) {
 					return
 				}
 				for _, raw := range page.Data {
-					id, _ := itemID(raw)
-					got = append(got, id)
+					got = append(got, jsonscan.String(raw, "id"))
 				}
 				if !page.HasMore {
 					break
