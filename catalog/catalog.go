@@ -77,7 +77,7 @@ func Schema(s streams.Stream) (json.RawMessage, error) {
 		}
 	}
 	if s.ChangeTracked() {
-		if _, ok := props[streams.UpdatedField]; !ok { // products have their own
+		if !s.OwnUpdated {
 			props[streams.UpdatedField] = map[string]any{
 				"type":        "integer",
 				"description": "Time (epoch seconds) of the change this record reflects: the event's time, or the creation time for records read before any change (added by the connector). Keep the record with the highest value per id.",

@@ -38,6 +38,11 @@ func TestTableAgreesWithOpenAPI(t *testing.T) {
 					t.Errorf("%s does not paginate with %q", s.Path, p)
 				}
 			}
+			if obj, err := ObjectSchema(s); err == nil {
+				if _, own := obj["properties"].(map[string]any)[streams.UpdatedField]; own != s.OwnUpdated {
+					t.Errorf("Stripe's %s has its own %q: %v, but OwnUpdated is %v", ep.Object, streams.UpdatedField, own, s.OwnUpdated)
+				}
+			}
 			if s.Parent == "" {
 				if len(ep.PathParams) > 0 || len(ep.Required) > 0 {
 					t.Errorf("%s needs a parent id, but the stream has no parent", s.Path)

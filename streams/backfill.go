@@ -61,14 +61,10 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 // updatedFromCreated gives a record read from a list its updated cursor: its
 // creation time, unless Stripe's object has its own updated (products).
 func (s *streamRun) updatedFromCreated(obj []byte) []field {
-	if !s.job.Stream.ChangeTracked() {
+	if !s.job.Stream.ChangeTracked() || s.job.Stream.OwnUpdated {
 		return nil
 	}
-	created, hasUpdated := creationOf(obj, s.job.Stream.Cursor)
-	if hasUpdated {
-		return nil
-	}
-	return []field{intField(UpdatedField, created)}
+	return []field{intField(UpdatedField, creationOf(obj, s.job.Stream.Cursor))}
 }
 
 // readChildren reads every child of every parent created in [lo, hi),

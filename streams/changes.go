@@ -352,7 +352,7 @@ func (s *streamRun) applyObjectEvents(ctx context.Context) error {
 // updatedAt gives a record from an event its updated cursor, unless Stripe's
 // object has its own (products).
 func (s *streamRun) updatedAt(obj []byte, at int64) []field {
-	if jsonscan.Member(obj, UpdatedField) != nil {
+	if s.job.Stream.OwnUpdated {
 		return nil
 	}
 	return []field{intField(UpdatedField, at)}

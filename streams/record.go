@@ -43,18 +43,16 @@ func renderFields(fields []field) []byte {
 	return out
 }
 
-// creationOf reads, in one pass over the object's top level, its creation
-// time (the member named cursor) and whether Stripe gave it an updated of
-// its own.
-func creationOf(obj []byte, cursor string) (created int64, hasUpdated bool) {
+// creationOf reads the object's creation time, the top-level member named
+// cursor, scanning no further than it.
+func creationOf(obj []byte, cursor string) int64 {
+	var created int64
 	jsonscan.Members(obj, func(key, value []byte) bool {
-		switch string(key) {
-		case cursor:
-			created, _ = strconv.ParseInt(string(value), 10, 64)
-		case UpdatedField:
-			hasUpdated = true
+		if string(key) != cursor {
+			return true
 		}
-		return true
+		created, _ = strconv.ParseInt(string(value), 10, 64)
+		return false
 	})
-	return created, hasUpdated
+	return created
 }

@@ -41,7 +41,7 @@ var Table = []Stream{
 	{Name: "payouts", Path: "/v1/payouts", Cursor: "created",
 		Events: []string{"payout.canceled", "payout.created", "payout.failed", "payout.paid", "payout.reconciliation_completed", "payout.updated"}},
 	{Name: "plans", Path: "/v1/plans", Cursor: "created", Events: []string{"plan.created", "plan.updated", "plan.deleted"}},
-	{Name: "products", Path: "/v1/products", Cursor: "created", Events: []string{"product.created", "product.updated", "product.deleted"}},
+	{Name: "products", Path: "/v1/products", Cursor: "created", Events: []string{"product.created", "product.updated", "product.deleted"}, OwnUpdated: true},
 	{Name: "promotion_codes", Path: "/v1/promotion_codes", Cursor: "created", Events: []string{"promotion_code.created", "promotion_code.updated"}},
 	{Name: "refunds", Path: "/v1/refunds", Cursor: "created", Events: []string{"charge.refund.updated", "refund.created", "refund.updated"}},
 	{Name: "subscription_items", Path: "/v1/subscription_items", Parent: "subscriptions", ParentIDParam: "subscription", ParentIDField: "subscription", EmbeddedList: "items",
@@ -107,6 +107,10 @@ type Stream struct {
 	// child stream: when its parent is), so the events phase also lists the
 	// objects (parents) created since the created cursor.
 	ListNew bool
+	// OwnUpdated says Stripe's object has an updated field of its own
+	// (products), which the connector keeps as the cursor instead of adding
+	// one (a catalog test checks this against the object's schema).
+	OwnUpdated bool
 }
 
 // ChangeTracked reports whether the stream follows Stripe's events.

@@ -146,60 +146,74 @@ type Page struct {
 // the given query parameters. A page that breaks the promises of Stripe's
 // lists is a *ResponseError: see checkPage.
 func (c *Client) ListPage(ctx context.Context, path string, query url.Values) (Page, error) {
-	body, requestID, err := c.call(ctx, path, query)
-	if err != nil {
-		return Page{}, err
-	}
-	page, problem := checkPage(body, query.Get("starting_after"))
-	if problem != "" {
-		return Page{}, &ResponseError{Path: path, Problem: c.redact(problem), RequestID: requestID}
-	}
-	return page, nil
+	var page Page
+	after := query.Get("starting_after")
+	err := c.call(ctx, path, query, func(body []byte, requestID string) error {
+		var problem string
+		page, problem = checkPage(body, after)
+		switch {
+		case problem == errCutOff:
+			return errors.New(problem) // retried: the connection broke mid-body
+		case problem != "":
+			return &ResponseError{Path: path, Problem: c.redact(problem), RequestID: requestID}
+		}
+		return nil
+	})
+	return page, err
 }
+
+// errCutOff is checkPage's word for a body that ends mid-JSON.
+const errCutOff = "the body is cut off: it is not a complete JSON object"
 
 // checkPage splits a list's body into its objects without decoding them,
 // and checks what pagination relies on, so that a malformed answer fails
 // the request instead of looping, crashing or emitting non-records: the
 // answer is a list; every item is an object with an id, none twice; a page
 // that says more follow is not empty; and the page after an object does not
-// hold that object again (a server that repeats a page).
+// hold that object again (a server that repeats a page). One pass over the
+// body does it all.
 func checkPage(body []byte, after string) (Page, string) {
-	var object string
-	var data []byte
 	var page Page
+	var object []byte
+	var problem string
+	seen := map[string]bool{}
 	complete := jsonscan.Members(body, func(key, value []byte) bool {
 		switch string(key) {
 		case "object":
-			object = string(value)
-		case "data":
-			data = value
+			object = value
 		case "has_more":
 			page.HasMore = string(value) == "true"
+		case "data":
+			if string(value) == "null" {
+				return true
+			}
+			page.Data = []json.RawMessage{}
+			err := jsonscan.Elements(value, func(item []byte) error {
+				id := jsonscan.String(item, "id")
+				if id == "" {
+					return fmt.Errorf("item %d of the page is not an object with an \"id\": %.40s", len(page.Data), item)
+				}
+				if seen[id] {
+					return fmt.Errorf("the page lists %s twice", id)
+				}
+				seen[id] = true
+				page.Data = append(page.Data, item)
+				return nil
+			})
+			if err != nil {
+				problem = err.Error()
+				return false
+			}
 		}
 		return true
 	})
-	if !complete {
-		return Page{}, fmt.Sprintf("the response is not a complete JSON object: %.60q", body)
-	}
-	if object != `"list"` || data == nil || string(data) == "null" {
-		return Page{}, "the response is not a list (no \"object\":\"list\" with a \"data\" array)"
-	}
-	seen := map[string]bool{}
-	err := jsonscan.Elements(data, func(item []byte) error {
-		id := jsonscan.String(item, "id")
-		if id == "" {
-			return fmt.Errorf("item %d of the page is not an object with an \"id\": %.40s", len(page.Data), item)
-		}
-		if seen[id] {
-			return fmt.Errorf("the page lists %s twice", id)
-		}
-		seen[id] = true
-		page.Data = append(page.Data, item)
-		return nil
-	})
 	switch {
-	case err != nil:
-		return Page{}, err.Error()
+	case problem != "":
+		return Page{}, problem
+	case !complete:
+		return Page{}, errCutOff
+	case string(object) != `"list"` || page.Data == nil:
+		return Page{}, "the response is not a list (no \"object\":\"list\" with a \"data\" array)"
 	case page.HasMore && len(page.Data) == 0:
 		return Page{}, "the page is empty but has_more is true: the list cannot progress"
 	case after != "" && seen[after]:
@@ -210,21 +224,24 @@ func checkPage(body []byte, after string) (Page, string) {
 
 // Get fetches one object, e.g. "/v1/account".
 func (c *Client) Get(ctx context.Context, path string) (json.RawMessage, error) {
-	body, requestID, err := c.call(ctx, path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if !jsonscan.Members(body, func(_, _ []byte) bool { return true }) {
-		return nil, &ResponseError{Path: path, RequestID: requestID, Problem: c.redact(fmt.Sprintf("the response is not a JSON object: %.60q", body))}
-	}
-	return body, nil
+	var obj json.RawMessage
+	err := c.call(ctx, path, nil, func(body []byte, _ string) error {
+		if !jsonscan.Members(body, func(_, _ []byte) bool { return true }) {
+			return errors.New(errCutOff) // retried: the connection broke mid-body
+		}
+		obj = body
+		return nil
+	})
+	return obj, err
 }
 
 // call performs a GET with retries. Every attempt waits for the pacer, gets
 // its own timeout, and every failure is classified by retryDecision.
-func (c *Client) call(ctx context.Context, path string, query url.Values) ([]byte, string, error) {
+// accept reads a 2xx body: it returns a *ResponseError for an answer that
+// will not get better, any other error for one worth another attempt.
+func (c *Client) call(ctx context.Context, path string, query url.Values, accept func(body []byte, requestID string) error) error {
 	if c.keyErr != nil {
-		return nil, "", c.keyErr
+		return c.keyErr
 	}
 	keys := make([]string, 0, len(query))
 	for k := range query {
@@ -233,9 +250,12 @@ func (c *Client) call(ctx context.Context, path string, query url.Values) ([]byt
 	sort.Strings(keys) // stable URLs in logs and tests
 	for attempt := 1; ; attempt++ {
 		if err := c.pacer.wait(ctx); err != nil {
-			return nil, "", err
+			return err
 		}
 		body, status, header, err := c.attempt(ctx, path, query, keys)
+		if err == nil {
+			err = accept(body, header.Get("Request-Id"))
+		}
 		if status == http.StatusTooManyRequests {
 			c.pacer.rateLimited()
 			if notice, ok := ctx.Value(rateLimitKey{}).(func(time.Time)); ok {
@@ -245,27 +265,27 @@ func (c *Client) call(ctx context.Context, path string, query url.Values) ([]byt
 			c.pacer.succeeded()
 		}
 		if err == nil {
-			return body, header.Get("Request-Id"), nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, "", ctx.Err()
+			return ctx.Err()
 		}
 		d := retryDecision(status, header, err)
 		if !d.retry || attempt >= c.opts.MaxAttempts {
 			var respErr *ResponseError
 			if errors.As(err, &respErr) {
-				return nil, "", respErr
+				return respErr
 			}
 			apiErr := c.newAPIError(path, status, header, err)
 			if d.retry {
 				apiErr.Attempts = attempt
 			}
-			return nil, "", apiErr
+			return apiErr
 		}
 		wait := backoff(attempt, retryAfter(header))
 		c.opts.Warn(c.redact(fmt.Sprintf("retrying GET %s in %s (attempt %d of %d): %s", path, wait.Round(time.Millisecond), attempt+1, c.opts.MaxAttempts, d.reason)))
 		if err := c.opts.Sleep(ctx, wait); err != nil {
-			return nil, "", err
+			return err
 		}
 	}
 }
@@ -326,12 +346,6 @@ func (c *Client) attempt(ctx context.Context, path string, query url.Values, key
 		err = &ResponseError{Path: path, RequestID: requestID, Problem: c.redact(fmt.Sprintf(
 			"the answer is not JSON (Content-Type %q, starting %q); if STRIPE_API_BASE is set, check that it points at Stripe's API",
 			header.Get("Content-Type"), prefix(body)))}
-	default:
-		// A body cut off mid-JSON (a connection that broke without the
-		// transport noticing) is retried like a reset.
-		if i := jsonscan.SkipSpace(body, 0); jsonscan.SkipValue(body, i) < 0 {
-			err = fmt.Errorf("the body is cut off after %d bytes", len(body))
-		}
 	}
 	return body, status, header, err
 }

@@ -23,19 +23,27 @@ func SkipSpace(b []byte, i int) int {
 }
 
 // SkipString returns the index after the string starting at b[i], or -1.
+// It jumps from quote to quote (bytes.IndexByte is vectorized) and counts
+// the backslashes before each: an odd number escapes it.
 func SkipString(b []byte, i int) int {
 	if i >= len(b) || b[i] != '"' {
 		return -1
 	}
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
 		}
+		q := j + k
+		n := 0
+		for q-1-n > i && b[q-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
 	}
-	return -1
 }
 
 // SkipValue returns the index after the JSON value starting at b[i], or -1
