@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -41,10 +42,26 @@ it), it speaks Flow's capture protocol on stdin and stdout instead.
 var version = "dev"
 
 func main() {
-	if flow.Invoked(os.Args[1:], os.Stdin) {
-		os.Exit(runFlow(os.Args[1:]))
+	// SOURCE_STRIPE_CPUPROFILE writes a CPU profile of the run, for
+	// performance work (see README, Benchmarks).
+	if path := os.Getenv("SOURCE_STRIPE_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				code := dispatch()
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+		}
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(dispatch())
+}
+
+func dispatch() int {
+	if flow.Invoked(os.Args[1:], os.Stdin) {
+		return runFlow(os.Args[1:])
+	}
+	return run(os.Args[1:], os.Stdout, os.Stderr)
 }
 
 // runFlow serves Estuary Flow's runtime until it closes stdin or sends

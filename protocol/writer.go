@@ -135,15 +135,22 @@ func (w *Writer) Record(stream string, data []byte, fields []byte, emittedAt int
 var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // appendRecord appends a RECORD line. data is a JSON object, passed through
-// but for its whitespace; fields, when set, are members ("k":v,...) added at
+// as it is when it is on one line (stripeapi compacts what Stripe sends),
+// compacted otherwise; fields, when set, are members ("k":v,...) added at
 // its start.
 func appendRecord(line []byte, stream string, data, fields []byte, emittedAt int64) []byte {
 	line = append(line, `{"type":"RECORD","record":{"stream":`...)
 	line = strconv.AppendQuote(line, stream) // stream names are ASCII identifiers
 	line = append(line, `,"data":`...)
+	put := func(line, b []byte) []byte {
+		if bytes.IndexByte(b, '\n') < 0 {
+			return append(line, b...)
+		}
+		return jsonscan.AppendCompact(line, b)
+	}
 	open := bytes.IndexByte(data, '{')
 	if len(fields) == 0 || open < 0 {
-		line = jsonscan.AppendCompact(line, data)
+		line = put(line, data)
 	} else {
 		line = append(line, '{')
 		line = append(line, fields...)
@@ -151,7 +158,7 @@ func appendRecord(line []byte, stream string, data, fields []byte, emittedAt int
 		if i := jsonscan.SkipSpace(rest, 0); i < len(rest) && rest[i] != '}' {
 			line = append(line, ',')
 		}
-		line = jsonscan.AppendCompact(line, rest)
+		line = put(line, rest)
 	}
 	line = append(line, `,"emitted_at":`...)
 	line = strconv.AppendInt(line, emittedAt, 10)

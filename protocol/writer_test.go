@@ -75,7 +75,8 @@ func TestRecordEnvelope(t *testing.T) {
 			`{"id":"cus_1","name":"A \"quoted\"  name"}`},
 		{"with fields", "{\n \"id\": \"il_1\"\n}", `"invoice_id":"in_1","updated":7`,
 			`{"invoice_id":"in_1","updated":7,"id":"il_1"}`},
-		{"empty object with fields", "{ }", `"updated":7`, `{"updated":7}`},
+		{"empty object with fields", "{ }", `"updated":7`, `{"updated":7 }`},
+		{"one line passes as it is", `{"a": 1}`, "", `{"a": 1}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer

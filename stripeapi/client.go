@@ -175,42 +175,63 @@ const errCutOff = "the body is cut off: it is not a complete JSON object"
 func checkPage(body []byte, after string) (Page, string) {
 	var page Page
 	var object []byte
-	var problem string
 	seen := map[string]bool{}
-	complete := jsonscan.Members(body, func(key, value []byte) bool {
-		switch string(key) {
-		case "object":
-			object = value
-		case "has_more":
-			page.HasMore = string(value) == "true"
-		case "data":
-			if string(value) == "null" {
-				return true
-			}
-			page.Data = []json.RawMessage{}
-			err := jsonscan.Elements(value, func(item []byte) error {
-				id := jsonscan.String(item, "id")
-				if id == "" {
-					return fmt.Errorf("item %d of the page is not an object with an \"id\": %.40s", len(page.Data), item)
-				}
-				if seen[id] {
-					return fmt.Errorf("the page lists %s twice", id)
-				}
-				seen[id] = true
-				page.Data = append(page.Data, item)
-				return nil
-			})
-			if err != nil {
-				problem = err.Error()
-				return false
-			}
+	// The top level by hand, so that "data" is scanned once: by the
+	// compaction that splits it.
+	i := jsonscan.SkipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return Page{}, errCutOff
+	}
+	for i = jsonscan.SkipSpace(body, i+1); i < len(body) && body[i] != '}'; {
+		end := jsonscan.SkipString(body, i)
+		if end < 0 {
+			return Page{}, errCutOff
 		}
-		return true
-	})
+		key := string(body[i+1 : end-1])
+		if i = jsonscan.SkipSpace(body, end); i >= len(body) || body[i] != ':' {
+			return Page{}, errCutOff
+		}
+		i = jsonscan.SkipSpace(body, i+1)
+		switch {
+		case key == "data" && i < len(body) && body[i] == '[':
+			// The objects, compacted onto one line each, are what the
+			// writer puts out as they are.
+			compact, elems, n, err := jsonscan.CompactElementsLen(make([]byte, 0, len(body)-i), body[i:])
+			if err != nil {
+				return Page{}, errCutOff
+			}
+			page.Data = make([]json.RawMessage, 0, len(elems))
+			for k, e := range elems {
+				item := compact[e.Start:e.End:e.End]
+				switch {
+				case e.ID == "" || item[0] != '{':
+					return Page{}, fmt.Sprintf("item %d of the page is not an object with an \"id\": %.40s", k, item)
+				case seen[e.ID]:
+					return Page{}, fmt.Sprintf("the page lists %s twice", e.ID)
+				}
+				seen[e.ID] = true
+				page.Data = append(page.Data, item)
+			}
+			i += n
+		default:
+			end := jsonscan.SkipValue(body, i)
+			if end < 0 {
+				return Page{}, errCutOff
+			}
+			switch key {
+			case "object":
+				object = body[i:end]
+			case "has_more":
+				page.HasMore = string(body[i:end]) == "true"
+			}
+			i = end
+		}
+		if i = jsonscan.SkipSpace(body, i); i < len(body) && body[i] == ',' {
+			i = jsonscan.SkipSpace(body, i+1)
+		}
+	}
 	switch {
-	case problem != "":
-		return Page{}, problem
-	case !complete:
+	case i >= len(body):
 		return Page{}, errCutOff
 	case string(object) != `"list"` || page.Data == nil:
 		return Page{}, "the response is not a list (no \"object\":\"list\" with a \"data\" array)"
@@ -229,7 +250,7 @@ func (c *Client) Get(ctx context.Context, path string) (json.RawMessage, error) 
 		if !jsonscan.Members(body, func(_, _ []byte) bool { return true }) {
 			return errors.New(errCutOff) // retried: the connection broke mid-body
 		}
-		obj = body
+		obj = jsonscan.AppendCompact(nil, body)
 		return nil
 	})
 	return obj, err

@@ -233,3 +233,133 @@ const (
 	errNotArray scanError = "not a JSON array"
 	errCutOff   scanError = "the JSON is cut off or malformed"
 )
+
+// Element is one element of an array compacted by CompactElements: its
+// bytes are dst[Start:End], and ID is the string value of its top-level
+// "id" member when it is an object that has one (without escapes).
+type Element struct {
+	Start, End int
+	ID         string
+}
+
+// CompactElements appends every element of the array at the start of arr
+// to dst, each compacted onto one line, and returns where each one lies,
+// with its id: splitting a list page, dropping its whitespace and finding
+// each object's id in one pass over the bytes. It fails when arr does not
+// start with a complete array.
+func CompactElements(dst, arr []byte) ([]byte, []Element, error) {
+	dst, elems, _, err := CompactElementsLen(dst, arr)
+	return dst, elems, err
+}
+
+// CompactElementsLen is CompactElements that also returns how many bytes
+// of arr the array took, for a caller scanning past it.
+func CompactElementsLen(dst, arr []byte) ([]byte, []Element, int, error) {
+	dst, elems, n, err := compactElements(dst, arr)
+	return dst, elems, n, err
+}
+
+func compactElements(dst, arr []byte) ([]byte, []Element, int, error) {
+	i := SkipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return dst, nil, 0, errNotArray
+	}
+	i = SkipSpace(arr, i+1)
+	var elems []Element
+	if i < len(arr) && arr[i] == ']' {
+		return dst, elems, i + 1, nil
+	}
+	for {
+		e := Element{Start: len(dst)}
+		depth := 0
+		atKey := false   // the next string at depth 1 is a key
+		idValue := false // the next value at depth 1 is the "id" member's
+		idSeen := false  // the first "id" member counts, as for String
+		for {
+			if i >= len(arr) {
+				return dst, nil, 0, errCutOff
+			}
+			switch c := arr[i]; c {
+			case ' ', '\n', '\t', '\r':
+				i++
+				continue
+			case '"':
+				end := SkipString(arr, i)
+				if end < 0 {
+					return dst, nil, 0, errCutOff
+				}
+				if depth == 1 {
+					switch {
+					case atKey:
+						idValue = !idSeen && end-i == 4 && arr[i+1] == 'i' && arr[i+2] == 'd'
+						idSeen = idSeen || idValue
+					case idValue:
+						if s := arr[i+1 : end-1]; bytes.IndexByte(s, '\\') < 0 {
+							e.ID = string(s)
+						}
+						idValue = false
+					}
+				}
+				dst = append(dst, arr[i:end]...)
+				i = end
+			case '{', '[':
+				depth++
+				atKey = depth == 1 && c == '{'
+				dst = append(dst, c)
+				i++
+			case '}', ']':
+				depth--
+				dst = append(dst, c)
+				i++
+			case ':':
+				if depth == 1 {
+					atKey = false
+				}
+				dst = append(dst, c)
+				i++
+			case ',':
+				if depth == 0 {
+					return dst, nil, 0, errCutOff // a comma where a value belongs
+				}
+				if depth == 1 {
+					atKey, idValue = true, false
+				}
+				dst = append(dst, c)
+				i++
+			default:
+				j := i + 1
+				for j < len(arr) {
+					if b := arr[j]; b == ',' || b == '}' || b == ']' || b == ':' || b == ' ' || b == '\n' || b == '\t' || b == '\r' || b == '"' {
+						break
+					}
+					j++
+				}
+				if depth == 1 {
+					idValue = false
+				}
+				dst = append(dst, arr[i:j]...)
+				i = j
+			}
+			if depth < 0 {
+				return dst, nil, 0, errCutOff
+			}
+			if depth == 0 {
+				break
+			}
+		}
+		e.End = len(dst)
+		elems = append(elems, e)
+		i = SkipSpace(arr, i)
+		if i >= len(arr) {
+			return dst, nil, 0, errCutOff
+		}
+		switch arr[i] {
+		case ']':
+			return dst, elems, i + 1, nil
+		case ',':
+			i = SkipSpace(arr, i+1)
+		default:
+			return dst, nil, 0, errCutOff
+		}
+	}
+}

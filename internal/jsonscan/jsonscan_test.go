@@ -101,3 +101,55 @@ func FuzzScanners(f *testing.F) {
 		}
 	})
 }
+
+func TestCompactElements(t *testing.T) {
+	arr := []byte("[\n {\n  \"a\": {\"id\": \"inner\"},\n  \"id\": \"ch_1\",\n  \"s\": \"x y\"\n },\n 7 ,\n {\"id\":5}, {\"ids\":\"no\"}, \"str\" ]")
+	dst, elems, err := CompactElements([]byte("prefix"), arr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ text, id string }{
+		{`{"a":{"id":"inner"},"id":"ch_1","s":"x y"}`, "ch_1"}, {`7`, ""}, {`{"id":5}`, ""}, {`{"ids":"no"}`, ""}, {`"str"`, ""},
+	}
+	if len(elems) != len(want) {
+		t.Fatalf("got %d elements", len(elems))
+	}
+	for i, w := range want {
+		if got := string(dst[elems[i].Start:elems[i].End]); got != w.text || elems[i].ID != w.id {
+			t.Errorf("element %d = %s (id %q), want %s (id %q)", i, got, elems[i].ID, w.text, w.id)
+		}
+	}
+	for _, bad := range []string{`[{"a":1}`, `[1,`, `{"a":1}`, `[1 2]`, `[{"a":"x}]`, ``, `[,1]`} {
+		if _, _, err := CompactElements(nil, []byte(bad)); err == nil {
+			t.Errorf("CompactElements(%q) accepted it", bad)
+		}
+	}
+}
+
+// FuzzCompactElements holds CompactElements to encoding/json: on every
+// valid array, the same elements, compacted the same way, with the same ids.
+func FuzzCompactElements(f *testing.F) {
+	f.Add([]byte(`[{"id":"x","o":{"id":"y"}}, 1, "s", [ {"id" : "z"} ]]`))
+	f.Add([]byte(`[{"id":"a\"b"}]`))
+	f.Add([]byte(`[{"id":"a","id":"b"},{"id":5,"id":"c"}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dst, elems, err := CompactElements(nil, data)
+		var arr []json.RawMessage
+		if json.Unmarshal(data, &arr) != nil {
+			return
+		}
+		if err != nil || len(elems) != len(arr) {
+			t.Fatalf("CompactElements(%q): %d elements, %v; want %d", data, len(elems), err, len(arr))
+		}
+		for i, raw := range arr {
+			var want bytes.Buffer
+			json.Compact(&want, raw)
+			if got := dst[elems[i].Start:elems[i].End]; !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("element %d of %q: %q, want %q", i, data, got, want.Bytes())
+			}
+			if id := String(raw, "id"); elems[i].ID != id {
+				t.Fatalf("element %d of %q: id %q, want %q", i, data, elems[i].ID, id)
+			}
+		}
+	})
+}
