@@ -46,7 +46,7 @@ type feed struct {
 
 func newFeed(r *Reader) *feed {
 	// One worker: events are dispatched to the streams' batches in order.
-	return &feed{Reader: r, pager: &pager{client: r.Client, windowRecords: int64(r.WindowRecords), workers: 1}, wake: make(chan struct{}, 1)}
+	return &feed{Reader: r, pager: &pager{client: r.Client, windowRecords: int64(r.WindowRecords), workers: 1, slots: r.slots}, wake: make(chan struct{}, 1)}
 }
 
 // join adds a stream whose backfill is complete.

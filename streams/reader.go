@@ -48,6 +48,11 @@ type Reader struct {
 	Concurrency int
 	// Workers is how many windows of one stream are read at once.
 	Workers int
+	// MaxPages bounds the pages being fetched or emitted at once, over
+	// every stream: the connector's memory and its requests in flight.
+	MaxPages int
+
+	slots chan struct{}
 	// WindowRecords is about how many objects a created window holds, the
 	// granularity of checkpoints (default 2,000).
 	WindowRecords int
@@ -62,11 +67,14 @@ type Reader struct {
 
 // Defaults.
 const (
-	// defaultConcurrency streams of defaultWorkers windows each: up to 64
-	// requests in flight, enough to fill 100 requests/s when pages take
-	// 500 ms. The pacer keeps the rate under the account's limit.
+	// Up to defaultMaxPages pages in flight over every stream: enough to
+	// fill 100 requests/s when pages take 400 ms, with memory for as many
+	// pages (a page is a few hundred kilobytes). The pacer keeps the rate
+	// under the budget; streams and their workers only bound how the pages
+	// are shared out, so that one large stream alone can fill them.
 	defaultConcurrency  = 8
-	defaultWorkers      = 8
+	defaultWorkers      = 32
+	defaultMaxPages     = 40
 	DefaultPollInterval = 500 * time.Millisecond
 	defaultHeartbeat    = 60 * time.Second
 	// eventRetention: Stripe keeps events 30 days. An events cursor older
@@ -176,6 +184,10 @@ func (r *Reader) setDefaults() {
 	if r.Workers <= 0 {
 		r.Workers = defaultWorkers
 	}
+	if r.MaxPages <= 0 {
+		r.MaxPages = defaultMaxPages
+	}
+	r.slots = make(chan struct{}, r.MaxPages)
 	if r.Now == nil {
 		r.Now = time.Now
 	}

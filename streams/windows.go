@@ -35,6 +35,9 @@ type pager struct {
 	windowRecords int64
 	// workers is how many windows of one range are read at once.
 	workers int
+	// slots, shared by every pager of a read, bounds the pages fetched or
+	// emitted at once. A page's children are fetched inside its slot.
+	slots chan struct{}
 	// onPage runs after every page that arrives.
 	onPage func() error
 }
@@ -126,11 +129,18 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 			reading[&w] = true
 			mu.Unlock()
 
-			page, rest, err := p.readWindow(ctx, path, base, w)
-
-			pages.RLock()
+			var rest []window
+			err := p.acquire(ctx)
 			if err == nil {
-				err = emitAll(page, emit)
+				var page stripeapi.Page
+				page, rest, err = p.readWindow(ctx, path, base, w)
+				pages.RLock()
+				if err == nil {
+					err = emitAll(page, emit)
+				}
+				p.release()
+			} else {
+				pages.RLock()
 			}
 			mu.Lock()
 			delete(reading, &w)
@@ -188,6 +198,25 @@ func emitAll(page stripeapi.Page, emit func([]byte) error) error {
 		}
 	}
 	return nil
+}
+
+// acquire waits for a page slot; release gives it back.
+func (p *pager) acquire(ctx context.Context) error {
+	if p.slots == nil {
+		return nil
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *pager) release() {
+	if p.slots != nil {
+		<-p.slots
+	}
 }
 
 // readWindow reads one page of w and returns it with what of w is left to

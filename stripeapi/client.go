@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	stripe "github.com/stripe/stripe-go/v76"
@@ -277,6 +278,7 @@ func (c *Client) call(ctx context.Context, path string, query url.Values, accept
 		if err == nil {
 			err = accept(body, header.Get("Request-Id"))
 		}
+		releaseBody(body) // accept kept compacted copies, not the body
 		if status == http.StatusTooManyRequests {
 			c.pacer.rateLimited()
 			if notice, ok := ctx.Value(rateLimitKey{}).(func(time.Time)); ok {
@@ -310,6 +312,20 @@ func (c *Client) call(ctx context.Context, path string, query url.Values, accept
 		}
 	}
 }
+
+// bodyPool recycles the buffers bodies are read into: a page is a few
+// hundred kilobytes, and each is read into a buffer of its size once.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func releaseBody(body []byte) {
+	if cap(body) == 0 || cap(body) > 4*maxPooledBody {
+		return
+	}
+	bodyPool.Put(bytes.NewBuffer(body[:0]))
+}
+
+// maxPooledBody: larger bodies are left to the garbage collector.
+const maxPooledBody = 2 << 20
 
 // maxBody bounds a response body: a page of 100 of Stripe's largest
 // objects is a few megabytes.
@@ -348,7 +364,13 @@ func (c *Client) attempt(ctx context.Context, path string, query url.Values, key
 		return nil, 0, nil, err
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1))
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	if res.ContentLength > 0 && res.ContentLength <= maxBody {
+		buf.Grow(int(res.ContentLength) + bytes.MinRead)
+	}
+	_, err = buf.ReadFrom(io.LimitReader(res.Body, maxBody+1))
+	body := buf.Bytes()
 	status, header := res.StatusCode, res.Header
 	requestID := header.Get("Request-Id")
 	switch {
