@@ -20,10 +20,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"source-stripe/internal/fakestripe"
+	"source-stripe/internal/procstat"
 )
 
 func main() {
@@ -98,13 +98,17 @@ func main() {
 	requests.Store(0)
 	limited.Store(0)
 	start := time.Now()
-	err := cmd.Run()
+	check(cmd.Start())
+	stop := make(chan struct{})
+	peak := procstat.PeakRSS(cmd.Process.Pid, stop)
+	// Sampled every 20 ms while the process runs.
+	err := cmd.Wait()
+	close(stop)
 	elapsed := time.Since(start)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: the connector failed: %v\n%s", err, tail(stderr.String()))
 		os.Exit(1)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	n, reqs := out.records.Load(), requests.Load()
 	fmt.Printf("records          %d in %s\n", n, elapsed.Round(time.Millisecond))
@@ -115,7 +119,7 @@ func main() {
 	}
 	fmt.Printf("\n429s             %d of %d requests\n", limited.Load(), reqs)
 	fmt.Printf("connector CPU    %.2f s (%.2f s per 1M records)\n", cpu.Seconds(), cpu.Seconds()*1e6/float64(max(n, 1)))
-	fmt.Printf("peak RSS         %.1f MiB\n", float64(ru.Maxrss)/1024)
+	fmt.Printf("peak RSS         %.1f MiB\n", float64(peak())/(1<<20))
 }
 
 // counter counts RECORD lines without keeping them, and checks every line

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"source-stripe/internal/fakestripe"
+	"source-stripe/internal/procstat"
 	"source-stripe/internal/testbin"
 	"source-stripe/protocol"
 )
@@ -58,21 +59,26 @@ func BenchmarkRead(b *testing.B) {
 				cmd.Env = append(testbin.BaseEnv(), "STRIPE_API_BASE="+fake.URL(), "STRIPE_API_KEY="+fakestripe.DefaultKey)
 				out := &lineCounter{}
 				cmd.Stdout, cmd.Stderr = out, io.Discard
-				if err := cmd.Run(); err != nil {
+				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
 				}
+				stop := make(chan struct{})
+				peak := procstat.PeakRSS(cmd.Process.Pid, stop)
+				err := cmd.Wait()
+				close(stop)
+				if err != nil {
+					b.Fatal(err)
+				}
+				maxRSS = max(maxRSS, peak())
 				records += out.lines
 				requests += int64(fake.RequestCount())
 				cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-				if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > maxRSS {
-					maxRSS = ru.Maxrss
-				}
 			}
 			elapsed := time.Since(start).Seconds()
 			b.ReportMetric(float64(records)/elapsed, "lines/s")
 			b.ReportMetric(float64(requests)/elapsed, "requests/s")
 			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
-			b.ReportMetric(float64(maxRSS)/1024, "peak-RSS-MiB")
+			b.ReportMetric(float64(maxRSS)/(1<<20), "peak-RSS-MiB")
 		})
 	}
 }
