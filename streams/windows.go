@@ -127,13 +127,17 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 			w := queue[0]
 			queue = queue[1:]
 			reading[&w] = true
+			// Workers with nothing to read: a window that has more is split
+			// for them, so that the end of a read is not one window paged
+			// through alone.
+			idle := max(0, p.workers-len(reading)-len(queue))
 			mu.Unlock()
 
 			var rest []window
 			err := p.acquire(ctx)
 			if err == nil {
 				var page stripeapi.Page
-				page, rest, err = p.readWindow(ctx, path, base, w)
+				page, rest, err = p.readWindow(ctx, path, base, w, idle)
 				pages.RLock()
 				if err == nil {
 					err = emitAll(page, emit)
@@ -221,7 +225,7 @@ func (p *pager) release() {
 
 // readWindow reads one page of w and returns it with what of w is left to
 // read: nothing, w itself after the page's last object, or w split.
-func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w window) (stripeapi.Page, []window, error) {
+func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w window, idle int) (stripeapi.Page, []window, error) {
 	query := listQuery(base)
 	query.Set("created[gte]", strconv.FormatInt(w.lo, 10))
 	query.Set("created[lt]", strconv.FormatInt(w.hi, 10))
@@ -275,6 +279,10 @@ func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w 
 	span := newest.Created - oldest.Created + 1 // seconds holding the page's objects
 	estimate := int64(len(page.Data)) * (oldest.Created - w.lo) / span
 	parts := min(maxSplit, estimate/max(1, p.windowRecords))
+	if idle > 0 {
+		// Use idle workers, as long as each part holds a few pages.
+		parts = max(parts, min(int64(idle)+1, estimate/(4*pageLimit)))
+	}
 	if parts <= 1 || oldest.Created-w.lo < 2 {
 		return page, []window{rest}, nil
 	}
