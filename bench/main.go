@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,7 @@ func main() {
 	items := flag.Int("items", 2, "items per subscription")
 	streams := flag.String("streams", "charges,customers,invoices,invoice_line_items,subscriptions,subscription_items", "streams to read")
 	bin := flag.String("bin", "", "connector binary (default: build it)")
+	timeline := flag.Bool("timeline", false, "print the requests answered in each second of the read")
 	flag.Parse()
 
 	if *bin == "" {
@@ -60,9 +62,16 @@ func main() {
 		opts = append(opts, fakestripe.WithRateLimit(*ceiling))
 	}
 	var requests, limited atomic.Int64
+	var timesMu sync.Mutex
+	var times []time.Time
 	opts = append(opts, fakestripe.WithKeys(map[string]fakestripe.KeyInfo{*key: {}}),
 		fakestripe.WithObserver(func(r fakestripe.RequestRecord) {
 			requests.Add(1)
+			if *timeline {
+				timesMu.Lock()
+				times = append(times, time.Now())
+				timesMu.Unlock()
+			}
 			if r.Status == http.StatusTooManyRequests {
 				limited.Add(1)
 			}
@@ -120,6 +129,20 @@ func main() {
 	fmt.Printf("\n429s             %d of %d requests\n", limited.Load(), reqs)
 	fmt.Printf("connector CPU    %.2f s (%.2f s per 1M records)\n", cpu.Seconds(), cpu.Seconds()*1e6/float64(max(n, 1)))
 	fmt.Printf("peak RSS         %.1f MiB\n", float64(peak())/(1<<20))
+	if *timeline {
+		perSecond := map[int]int{}
+		last := 0
+		for _, t := range times {
+			sec := int(t.Sub(start) / time.Second)
+			perSecond[sec]++
+			last = max(last, sec)
+		}
+		fmt.Print("requests/second ")
+		for sec := 0; sec <= last; sec++ {
+			fmt.Printf(" %d", perSecond[sec])
+		}
+		fmt.Println()
+	}
 }
 
 // counter counts RECORD lines without keeping them, and checks every line

@@ -77,11 +77,11 @@ func requireReplicaMatches(t *testing.T, fake *fakestripe.Server, rep replica) {
 			continue // not change-tracked
 		}
 		got := rep[stream]
-		if k.parent != "" {
+		if k.Parent != "" {
 			parents := rep[map[string]string{
 				fakestripe.KindCustomer: "customers", fakestripe.KindInvoice: "invoices",
 				fakestripe.KindSubscription: "subscriptions", fakestripe.KindCheckoutSession: "checkout_sessions",
-			}[k.parent]]
+			}[k.Parent]]
 			live := map[string]json.RawMessage{}
 			for id, data := range got {
 				var m map[string]any
@@ -93,13 +93,13 @@ func requireReplicaMatches(t *testing.T, fake *fakestripe.Server, rep replica) {
 			got = live
 		}
 		want := map[string]json.RawMessage{}
-		if k.parent == "" {
-			for _, raw := range fake.Objects(k.kind) {
+		if k.Parent == "" {
+			for _, raw := range fake.Objects(k.Kind) {
 				want[idOf(raw)] = raw
 			}
 		} else {
-			for _, p := range fake.IDs(k.parent) {
-				for _, raw := range fake.Children(k.kind, p) {
+			for _, p := range fake.IDs(k.Parent) {
+				for _, raw := range fake.Children(k.Kind, p) {
 					want[idOf(raw)] = raw
 				}
 			}
@@ -264,8 +264,8 @@ func TestChangesReplayToStripe(t *testing.T) {
 var topLevelKinds = func() map[string]string {
 	out := map[string]string{}
 	for _, k := range kindOf {
-		if k.parent == "" {
-			out[fakestripe.ListPath(k.kind)] = k.kind
+		if k.Parent == "" {
+			out[fakestripe.ListPath(k.Kind)] = k.Kind
 		}
 	}
 	return out

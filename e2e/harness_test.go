@@ -15,42 +15,18 @@ import (
 	"source-stripe/protocol"
 )
 
-// kindOf maps each stream to the fake's object kind; child streams also name
-// their parent kind.
-var kindOf = map[string]struct{ kind, parent string }{
-	"balance_transactions":          {kind: fakestripe.KindBalanceTransaction},
-	"charges":                       {kind: fakestripe.KindCharge},
-	"checkout_sessions":             {kind: fakestripe.KindCheckoutSession},
-	"coupons":                       {kind: fakestripe.KindCoupon},
-	"customers":                     {kind: fakestripe.KindCustomer},
-	"disputes":                      {kind: fakestripe.KindDispute},
-	"events":                        {kind: fakestripe.KindEvent},
-	"invoice_items":                 {kind: fakestripe.KindInvoiceItem},
-	"invoices":                      {kind: fakestripe.KindInvoice},
-	"payment_intents":               {kind: fakestripe.KindPaymentIntent},
-	"payouts":                       {kind: fakestripe.KindPayout},
-	"plans":                         {kind: fakestripe.KindPlan},
-	"products":                      {kind: fakestripe.KindProduct},
-	"promotion_codes":               {kind: fakestripe.KindPromotionCode},
-	"refunds":                       {kind: fakestripe.KindRefund},
-	"subscriptions":                 {kind: fakestripe.KindSubscription},
-	"transfers":                     {kind: fakestripe.KindTransfer},
-	"bank_accounts":                 {kind: fakestripe.KindBankAccount, parent: fakestripe.KindCustomer},
-	"checkout_sessions_line_items":  {kind: fakestripe.KindCheckoutSessionLineItem, parent: fakestripe.KindCheckoutSession},
-	"customer_balance_transactions": {kind: fakestripe.KindCustomerBalanceTransaction, parent: fakestripe.KindCustomer},
-	"invoice_line_items":            {kind: fakestripe.KindInvoiceLineItem, parent: fakestripe.KindInvoice},
-	"subscription_items":            {kind: fakestripe.KindSubscriptionItem, parent: fakestripe.KindSubscription},
-}
+// kindOf maps each stream to the fake's object kind and parent kind.
+var kindOf = testbin.StreamKinds
 
 // wantIDs is every id the fake holds for a stream, sorted.
 func wantIDs(fake *fakestripe.Server, stream string) []string {
 	k := kindOf[stream]
 	var ids []string
-	if k.parent == "" {
-		ids = fake.IDs(k.kind)
+	if k.Parent == "" {
+		ids = fake.IDs(k.Kind)
 	} else {
-		for _, p := range fake.IDs(k.parent) {
-			ids = append(ids, fake.ChildIDs(k.kind, p)...)
+		for _, p := range fake.IDs(k.Parent) {
+			ids = append(ids, fake.ChildIDs(k.Kind, p)...)
 		}
 	}
 	sort.Strings(ids)

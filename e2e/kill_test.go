@@ -293,7 +293,7 @@ func TestGracefulShutdown(t *testing.T) {
 			cat := catalogFile(t, protocol.SyncModeIncremental, interruptStreams...)
 			total := 0
 			for _, s := range interruptStreams {
-				total += len(e.fake.IDs(kindOf[s].kind))
+				total += len(e.fake.IDs(kindOf[s].Kind))
 			}
 			p := start(t, e.vars, "read", "--config", cfg, "--catalog", cat)
 			if !p.waitUntil(time.Minute, func(records, states int) bool { return states >= 1 && records >= 500 }) {

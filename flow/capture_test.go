@@ -17,34 +17,11 @@ import (
 
 	"source-stripe/flow"
 	"source-stripe/internal/fakestripe"
+	"source-stripe/internal/testbin"
 )
 
-// kinds maps each stream to the fake's object kind, and child streams to
-// their parent's kind.
-var kinds = map[string]struct{ kind, parent string }{
-	"balance_transactions":          {kind: fakestripe.KindBalanceTransaction},
-	"charges":                       {kind: fakestripe.KindCharge},
-	"checkout_sessions":             {kind: fakestripe.KindCheckoutSession},
-	"coupons":                       {kind: fakestripe.KindCoupon},
-	"customers":                     {kind: fakestripe.KindCustomer},
-	"disputes":                      {kind: fakestripe.KindDispute},
-	"events":                        {kind: fakestripe.KindEvent},
-	"invoice_items":                 {kind: fakestripe.KindInvoiceItem},
-	"invoices":                      {kind: fakestripe.KindInvoice},
-	"payment_intents":               {kind: fakestripe.KindPaymentIntent},
-	"payouts":                       {kind: fakestripe.KindPayout},
-	"plans":                         {kind: fakestripe.KindPlan},
-	"products":                      {kind: fakestripe.KindProduct},
-	"promotion_codes":               {kind: fakestripe.KindPromotionCode},
-	"refunds":                       {kind: fakestripe.KindRefund},
-	"subscriptions":                 {kind: fakestripe.KindSubscription},
-	"transfers":                     {kind: fakestripe.KindTransfer},
-	"bank_accounts":                 {kind: fakestripe.KindBankAccount, parent: fakestripe.KindCustomer},
-	"checkout_sessions_line_items":  {kind: fakestripe.KindCheckoutSessionLineItem, parent: fakestripe.KindCheckoutSession},
-	"customer_balance_transactions": {kind: fakestripe.KindCustomerBalanceTransaction, parent: fakestripe.KindCustomer},
-	"invoice_line_items":            {kind: fakestripe.KindInvoiceLineItem, parent: fakestripe.KindInvoice},
-	"subscription_items":            {kind: fakestripe.KindSubscriptionItem, parent: fakestripe.KindSubscription},
-}
+// kinds maps each stream to the fake's object kind and parent kind.
+var kinds = testbin.StreamKinds
 
 // objects returns the fake's current objects of a stream, by id.
 func (f *fake) objects(stream string) map[string]json.RawMessage {
@@ -55,11 +32,11 @@ func (f *fake) objects(stream string) map[string]json.RawMessage {
 			out[idOf(raw)] = raw
 		}
 	}
-	if k.parent == "" {
-		add(f.Objects(k.kind))
+	if k.Parent == "" {
+		add(f.Objects(k.Kind))
 	} else {
-		for _, p := range f.IDs(k.parent) {
-			add(f.Children(k.kind, p))
+		for _, p := range f.IDs(k.Parent) {
+			add(f.Children(k.Kind, p))
 		}
 	}
 	return out
@@ -389,7 +366,7 @@ func TestCaptureResumesFromMergedCheckpoints(t *testing.T) {
 		repeated++
 		// Only what the crashed run had not checkpointed is read again: for
 		// a top-level stream, objects created at or after its cursor.
-		if st := stateOf(t, state1, d.stream); st.Created != nil && kinds[d.stream].parent == "" {
+		if st := stateOf(t, state1, d.stream); st.Created != nil && kinds[d.stream].Parent == "" {
 			created, _ := d.fields["created"].(float64)
 			if int64(created) < *st.Created {
 				t.Errorf("%s (created %d) was committed before the crash and captured again, below the checkpointed cursor %d", key, int64(created), *st.Created)
