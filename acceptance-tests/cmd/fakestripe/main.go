@@ -137,7 +137,7 @@ func run(args []string, stderr io.Writer) int {
 Read it with the connector:
   STRIPE_API_BASE=%s STRIPE_API_KEY=%s ./source-stripe read > out.jsonl
 Read again from where it stopped:
-  jq -c 'select(.type == "STATE") | .state' out.jsonl | jq -s . > state.json
+  jq -c 'select(.type == "STATE") | .state' out.jsonl | jq -s 'group_by(.stream.stream_descriptor.name) | map(last)' > state.json
   STRIPE_API_BASE=%s STRIPE_API_KEY=%s ./source-stripe read --state state.json
 Stop with Ctrl-C.
 `, total, d.Start.UTC().Format(time.RFC3339), d.End.UTC().Format(time.RFC3339), time.Since(started).Round(time.Millisecond),
