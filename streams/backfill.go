@@ -31,8 +31,10 @@ func (s *streamRun) backfill(ctx context.Context) error {
 	}
 	if s.events == nil {
 		// A state without an events cursor (a first run, or a bare created
-		// cursor) follows events from now on.
-		s.events = &state.Events{Since: now.Unix()}
+		// cursor) follows events from the read's start: the backfill reads
+		// objects created before it, however long this stream waited for
+		// its turn.
+		s.events = &state.Events{Since: s.until}
 	}
 	if err := s.readCreatedTracked(ctx); err != nil {
 		return err

@@ -241,6 +241,21 @@ func (s *streamRun) wants(ev event) bool {
 // applyEvents applies the pending events (all created before whi), moves
 // the events cursor to whi and checkpoints.
 func (s *streamRun) applyEvents(ctx context.Context, whi int64) error {
+	// Only the events below whi: windows of events are read newest first
+	// and split, so newer events may be pending already; they wait for
+	// their own window's end, so that the events of one object are applied
+	// in order and those of one second in one batch.
+	all := s.pending
+	var later []event
+	s.pending = nil
+	for _, ev := range all {
+		if ev.Created < whi {
+			s.pending = append(s.pending, ev)
+		} else {
+			later = append(later, ev)
+		}
+	}
+	defer func() { s.pending = append(s.pending[:0], later...) }()
 	// Oldest first, so that a later event about the same object wins.
 	slices.SortStableFunc(s.pending, func(a, b event) int { return cmp.Compare(a.Created, b.Created) })
 	var err error
@@ -258,7 +273,6 @@ func (s *streamRun) applyEvents(ctx context.Context, whi int64) error {
 	for _, ev := range s.pending {
 		s.events.Seen[ev.ID] = ev.Created
 	}
-	s.pending = s.pending[:0]
 	s.events.Since = max(s.events.Since, whi)
 	for id, at := range s.events.Seen {
 		if at < s.events.Since-state.Overlap {
@@ -301,7 +315,12 @@ func (n *newest) note(key string, ev event) {
 	case ev.Created > c.ev.Created:
 		c.ev, c.tie = ev, false
 	case ev.Created == c.ev.Created:
-		c.ev, c.tie = ev, true
+		// Which of two events of one second is newer is unknown; a
+		// deletion is final whatever its place.
+		if !IsDeletion(c.ev.Type) {
+			c.ev = ev
+		}
+		c.tie = true
 	}
 }
 
@@ -331,7 +350,12 @@ func (s *streamRun) applyObjectEvents(ctx context.Context) error {
 			fetched, err := s.Client.Get(ctx, s.job.Stream.Path+"/"+url.PathEscape(id))
 			switch {
 			case stripeapi.StatusOf(err) == 404:
-				continue // deleted since; its deletion event follows
+				// Gone: deleted since (its event may be in this batch or
+				// the next; emitting the deletion now loses nothing).
+				if err := s.emitDeleted(obj, c.ev.Created); err != nil {
+					return err
+				}
+				continue
 			case err != nil:
 				return fmt.Errorf("fetching changed %s %s: %w", s.job.Stream.Name, id, err)
 			case string(jsonscan.Member(fetched, "deleted")) == "true":

@@ -162,7 +162,7 @@ func (r *Reader) Read(ctx context.Context, jobs []Job) error {
 	switch {
 	case fatal != nil:
 		return fatal
-	case len(failed) > 0 && ctx.Err() == nil:
+	case len(failed) > 0:
 		return fmt.Errorf("%w: %s", ErrStreamsFailed, strings.Join(failed, ", "))
 	case ctx.Err() != nil && !r.Follow:
 		return ErrInterrupted

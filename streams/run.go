@@ -70,7 +70,7 @@ func (s *streamRun) start(ctx context.Context) error {
 	case s.job.Stream.Parent != "":
 		return s.readChildren(ctx, s.StartDate.Unix(), s.until, noCheckpoints)
 	default:
-		return s.readCreated(ctx, s.until)
+		return s.readCreated(ctx, s.until, listingDelay)
 	}
 }
 
@@ -229,10 +229,11 @@ func (s *streamRun) finalState() error {
 	return nil
 }
 
-// complete ends the stream successfully.
+// complete ends the stream successfully, with a STATE of where it ended
+// (unless the last STATE says so already).
 func (s *streamRun) complete() {
 	_ = s.running()
-	_ = s.finalState()
+	_ = s.checkpoint()
 	_ = s.Out.StreamStatus(s.job.Stream.Name, protocol.StreamComplete)
 }
 
@@ -260,20 +261,28 @@ func (s *streamRun) fail(ctx context.Context, err error) *protocol.Error {
 
 // readCreated reads a top-level stream over created windows up to hi. In
 // incremental mode it starts at the saved cursor minus the lookback window.
-func (s *streamRun) readCreated(ctx context.Context, hi int64) error {
+func (s *streamRun) readCreated(ctx context.Context, hi int64, overlap int64) error {
 	lo := s.StartDate.Unix()
 	if s.cursor != nil {
-		lo = max(lo, *s.cursor-int64(s.lookback/time.Second))
+		lo = max(lo, *s.cursor-max(int64(s.lookback/time.Second), overlap))
 	}
 	st := s.job.Stream
 	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
 	return s.readRange(ctx, st.Path, params(st.Params), lo, hi, emit, withCheckpoints)
 }
 
+// listingDelay: objects become listable a little after their created
+// time. A run of a stream without events re-reads this much below its
+// cursor (the duplicates are harmless), and follow mode reads up to this
+// much before now.
+const listingDelay = state.Overlap
+
 // followCreated keeps reading a stream without events (balance
-// transactions, events) every PollInterval in follow mode, from its cursor
-// without lookback, until ctx is canceled.
+// transactions, events) every PollInterval in follow mode, until ctx is
+// canceled. Each poll reads up to listingDelay before now; the first also
+// re-reads listingDelay below the cursor the first read left.
 func (s *streamRun) followCreated(ctx context.Context) error {
+	overlap := int64(listingDelay)
 	for {
 		if err := s.finalState(); err != nil {
 			return err
@@ -288,7 +297,13 @@ func (s *streamRun) followCreated(ctx context.Context) error {
 		case <-time.After(s.PollInterval):
 		}
 		s.lookback = 0
-		if err := s.readCreated(ctx, s.Now().Unix()); err != nil {
+		hi := s.Now().Unix() - listingDelay
+		if s.cursor != nil && hi <= *s.cursor && overlap == 0 {
+			continue
+		}
+		err := s.readCreated(ctx, hi, overlap)
+		overlap = 0
+		if err != nil {
 			if stopped(ctx) {
 				s.complete()
 				return nil

@@ -70,6 +70,7 @@ type window struct {
 // windowRecords objects is split into windows read in parallel, a smaller
 // one is paged through with starting_after.
 func (p *pager) readWindows(ctx context.Context, path string, base url.Values, queue []window, emit func([]byte) error, progress func(int64, []window) error) ([]window, error) {
+	queue = slices.DeleteFunc(queue, func(w window) bool { return w.lo >= w.hi })
 	if len(queue) == 0 {
 		return nil, nil
 	}
@@ -149,6 +150,7 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 			mu.Lock()
 			delete(reading, &w)
 			if err != nil {
+				rest = nil
 				queue = append(queue, w) // not emitted: still to read
 				slices.SortFunc(queue, func(a, b window) int { return cmp.Compare(a.lo, b.lo) })
 				fail(fmt.Errorf("reading %s created in [%d, %d): %w", path, w.lo, w.hi, err))

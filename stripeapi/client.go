@@ -318,7 +318,7 @@ func (c *Client) call(ctx context.Context, path string, query url.Values, accept
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func releaseBody(body []byte) {
-	if cap(body) == 0 || cap(body) > 4*maxPooledBody {
+	if cap(body) == 0 || cap(body) > maxPooledBody {
 		return
 	}
 	bodyPool.Put(bytes.NewBuffer(body[:0]))
