@@ -21,7 +21,12 @@ func TestLateBackfillMissesNothing(t *testing.T) {
 	base := fakestripe.DefaultEnd.Add(time.Hour)
 	var mu sync.Mutex
 	n := 0
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); n++; return base.Add(time.Duration(n-1) * 10 * time.Minute) }
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return base.Add(time.Duration(n-1) * 10 * time.Minute)
+	}
 	fake := fakestripe.New(fakestripe.WithClock(func() time.Time { return base.Add(time.Hour) }))
 	defer fake.Close()
 	d := fakestripe.DefaultDataset()
