@@ -317,8 +317,10 @@ func TestClientRidesOutFaults(t *testing.T) {
 	// Waits are cut to 20 ms: real enough that eight attempts outlast a
 	// 10 ms burst of 429s however fast the machine, short enough for a test.
 	c := New(Options{APIKey: fakestripe.DefaultKey, BaseURL: fake.URL(), RequestTimeout: timeout,
-		Sleep: func(ctx context.Context, d time.Duration) error { return sleepContext(ctx, min(d, 20*time.Millisecond)) },
-		Warn:  func(msg string) { mu.Lock(); warnings = append(warnings, msg); mu.Unlock() }})
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			return sleepContext(ctx, min(d, 20*time.Millisecond))
+		},
+		Warn: func(msg string) { mu.Lock(); warnings = append(warnings, msg); mu.Unlock() }})
 
 	kinds := []string{fakestripe.KindCharge, fakestripe.KindCustomer, fakestripe.KindInvoice, fakestripe.KindEvent,
 		fakestripe.KindSubscription, fakestripe.KindBalanceTransaction, fakestripe.KindPaymentIntent}
