@@ -80,14 +80,6 @@ func catalogFile(t *testing.T, mode string, names ...string) string {
 	return testbin.WriteFile(t, "catalog.json", raw)
 }
 
-func stateOf(t *testing.T, st protocol.State) map[string]any {
-	var m map[string]any
-	if err := json.Unmarshal(st.Stream.StreamState, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 func requireExit(t *testing.T, res testbin.Result, code int) {
 	t.Helper()
 	if res.ExitCode != code {

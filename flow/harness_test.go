@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -312,19 +311,4 @@ func open(spec *pf.CaptureSpec, begin, end uint32, state json.RawMessage) *captu
 			return state
 		}(),
 	}}
-}
-
-// allStreams names every stream, as discovered.
-func allStreams(t *testing.T, f *fake) []string {
-	t.Helper()
-	resp, code, c := unary(t, f.env, &capture.Request{Discover: &capture.Request_Discover{ConnectorType: pf.CaptureSpec_IMAGE, ConfigJson: config()}})
-	if code != 0 {
-		t.Fatalf("discover failed; stderr:\n%s", c.stderr.String())
-	}
-	var names []string
-	for _, b := range resp.Discovered.Bindings {
-		names = append(names, b.RecommendedName)
-	}
-	sort.Strings(names)
-	return names
 }
