@@ -102,30 +102,10 @@ func mergedState(t *testing.T, state json.RawMessage, resps []*capture.Response)
 		if err := json.Unmarshal(r.Checkpoint.State.UpdatedJson, &patch); err != nil {
 			t.Fatal(err)
 		}
-		doc = mergePatch(doc, patch)
+		doc = flow.ApplyMergePatch(doc, patch)
 	}
 	b, _ := json.Marshal(doc)
 	return b
-}
-
-// mergePatch is RFC 7396, section 2.
-func mergePatch(target, patch any) any {
-	p, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	t, ok := target.(map[string]any)
-	if !ok {
-		t = map[string]any{}
-	}
-	for k, v := range p {
-		if v == nil {
-			delete(t, k)
-		} else {
-			t[k] = mergePatch(t[k], v)
-		}
-	}
-	return t
 }
 
 // streamState is a binding's state in a merged connector state.

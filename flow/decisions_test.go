@@ -80,15 +80,16 @@ func TestMergeDiff(t *testing.T) {
 			json.Unmarshal(raw, &p)
 			json.Unmarshal([]byte(tc.prev), &got)
 			json.Unmarshal([]byte(tc.next), &want)
-			if got = applyMergePatch(got, p); !reflect.DeepEqual(got, want) {
+			if got = ApplyMergePatch(got, p); !reflect.DeepEqual(got, want) {
 				t.Errorf("prev %s + patch %s = %v, want %s", tc.prev, raw, got, tc.next)
 			}
 		})
 	}
 }
 
-// applyMergePatch is RFC 7396, section 2.
-func applyMergePatch(target, patch any) any {
+// ApplyMergePatch is RFC 7396, section 2: what Flow does with a
+// checkpoint. Exported to the external tests of this directory too.
+func ApplyMergePatch(target, patch any) any {
 	p, ok := patch.(map[string]any)
 	if !ok {
 		return patch
@@ -101,7 +102,7 @@ func applyMergePatch(target, patch any) any {
 		if v == nil {
 			delete(t, k)
 		} else {
-			t[k] = applyMergePatch(t[k], v)
+			t[k] = ApplyMergePatch(t[k], v)
 		}
 	}
 	return t

@@ -96,13 +96,6 @@ type Events struct {
 	Seen map[string]int64 `json:"seen,omitempty"`
 }
 
-// WithCreated returns a copy of s with the cursor set to created.
-func (s Stream) WithCreated(created int64) Stream {
-	s.Version = Version
-	s.Created = &created
-	return s
-}
-
 // Following reports whether the stream's backfill is done and it follows
 // events.
 func (s Stream) Following() bool { return s.Events != nil && s.Events.Following }

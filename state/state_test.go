@@ -97,7 +97,8 @@ func TestEventsCursor(t *testing.T) {
 }
 
 func TestMarshalRoundTrip(t *testing.T) {
-	s := Stream{}.WithCreated(1700000000)
+	created := int64(1700000000)
+	s := Stream{Created: &created}
 	if got := string(s.Marshal()); got != `{"state_version":2,"created":1700000000}` {
 		t.Fatalf("got %s", got)
 	}

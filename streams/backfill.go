@@ -100,8 +100,8 @@ func (s *streamRun) readChildrenOf(ctx context.Context, parentID string, parentR
 		fields = append([]field{stringField(child.ParentIDField, parentID)}, fields...)
 	}
 	emit := func(data []byte) error { return s.emit(data, fields...) }
-	if embedded, ok := embeddedList(parentRaw, child.EmbeddedList); ok {
-		for _, item := range embedded {
+	if items, complete, ok := embedded(parentRaw, child.EmbeddedList); ok && complete {
+		for _, item := range items {
 			if err := emit(item); err != nil {
 				return err
 			}
@@ -123,24 +123,35 @@ func (s *streamRun) readChildrenOf(ctx context.Context, parentID string, parentR
 	return err
 }
 
-// embeddedList returns the children a parent embeds in field, when the
-// embedded list is complete (has_more false).
-func embeddedList(parent []byte, field string) ([]json.RawMessage, bool) {
-	if field == "" || parent == nil {
-		return nil, false
+// embedded returns the children a parent embeds in field (a list with
+// data and has_more), and whether that list is complete. The items are
+// sub-slices of parent: nothing is decoded or copied.
+func embedded(parent []byte, field string) (items []json.RawMessage, complete, ok bool) {
+	if field == "" {
+		return nil, false, false
 	}
-	raw := jsonscan.Member(parent, field)
-	if raw == nil {
-		return nil, false
+	list := jsonscan.Member(parent, field)
+	if list == nil {
+		return nil, false, false
 	}
-	var list struct {
-		Data    []json.RawMessage `json:"data"`
-		HasMore bool              `json:"has_more"`
+	var data []byte
+	complete = true
+	if !jsonscan.Members(list, func(key, value []byte) bool {
+		switch string(key) {
+		case "data":
+			data = value
+		case "has_more":
+			complete = string(value) != "true"
+		}
+		return true
+	}) || data == nil {
+		return nil, false, false
 	}
-	if json.Unmarshal(raw, &list) != nil || list.Data == nil || list.HasMore {
-		return nil, false
-	}
-	return list.Data, true
+	err := jsonscan.Elements(data, func(item []byte) error {
+		items = append(items, item)
+		return nil
+	})
+	return items, complete, err == nil
 }
 
 // fillPathParam replaces the path's {placeholder} with the parent id.

@@ -420,7 +420,7 @@ func (s *streamRun) applyChildEvents(ctx context.Context) error {
 			}
 			gone := removedChildren(ev, child.EmbeddedList)
 			if IsDeletion(ev.Type) {
-				gone, _ = embeddedItems(obj, child.EmbeddedList)
+				gone, _, _ = embedded(obj, child.EmbeddedList)
 				parents.forget(parentID)
 			} else {
 				parents.note(parentID, ev)
@@ -455,30 +455,17 @@ func (s *streamRun) parentIDField(parentID string) []field {
 	return nil
 }
 
-// embeddedItems returns the children a parent embeds in field, complete or
-// not.
-func embeddedItems(parent []byte, field string) ([]json.RawMessage, bool) {
-	raw := jsonscan.Member(parent, field)
-	if field == "" || raw == nil {
-		return nil, false
-	}
-	var list struct {
-		Data []json.RawMessage `json:"data"`
-	}
-	return list.Data, json.Unmarshal(raw, &list) == nil
-}
-
 // removedChildren returns the children an update removed from the parent's
 // embedded list: listed in previous_attributes, absent now.
 func removedChildren(ev event, field string) []json.RawMessage {
 	if field == "" || len(ev.Data.PreviousAttributes) == 0 {
 		return nil
 	}
-	before, ok := embeddedItems(ev.Data.PreviousAttributes, field)
+	before, _, ok := embedded(ev.Data.PreviousAttributes, field)
 	if !ok {
 		return nil
 	}
-	after, _ := embeddedItems(ev.Data.Object, field)
+	after, _, _ := embedded(ev.Data.Object, field)
 	now := map[string]bool{}
 	for _, item := range after {
 		now[jsonscan.String(item, "id")] = true

@@ -269,11 +269,8 @@ func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w 
 			return page, nil, malformed("Stripe listed %s twice, on two pages of one list: the list cannot be trusted", r.ID)
 		}
 	}
-	if !page.HasMore {
+	if !page.HasMore { // (stripeapi never gives has_more with an empty page)
 		return page, nil, nil
-	}
-	if len(page.Data) == 0 {
-		return page, nil, malformed("Stripe answered has_more with an empty page after %q: the list cannot progress", w.after)
 	}
 	// The page holds every object created after oldest; the rest of w is
 	// the objects of oldest's second after it, and every older one.
@@ -313,46 +310,23 @@ func boundaryIDs(page stripeapi.Page, second int64) []string {
 	return ids
 }
 
-// paginate reads every page of a list.
+// paginate reads every page of a list. (stripeapi checks that each page
+// can be followed: has_more is never on an empty page, and a page never
+// repeats the object it starts after.)
 func (p *pager) paginate(ctx context.Context, path string, query url.Values, emit func([]byte) error) error {
-	page, err := p.page(ctx, path, query)
-	if err != nil {
-		return err
-	}
-	_, err = p.drain(ctx, path, query, page, emit)
-	return err
-}
-
-// drain emits first and every following page of the list, and returns how
-// many objects it emitted.
-func (p *pager) drain(ctx context.Context, path string, query url.Values, page stripeapi.Page, emit func([]byte) error) (int, error) {
-	count := 0
-	lastID := ""
 	for {
-		for _, obj := range page.Data {
-			if err := emit(obj); err != nil {
-				return count, err
-			}
+		page, err := p.page(ctx, path, query)
+		if err != nil {
+			return err
 		}
-		count += len(page.Data)
-		if !page.HasMore {
-			return count, nil
-		}
-		if len(page.Data) == 0 {
-			return count, fmt.Errorf("Stripe answered has_more with an empty page after %q: the list cannot progress", lastID)
+		if err := emitAll(page, emit); err != nil || !page.HasMore {
+			return err
 		}
 		last, err := objectRef(page.Data[len(page.Data)-1])
 		if err != nil {
-			return count, err
+			return err
 		}
-		if last.ID == lastID {
-			return count, fmt.Errorf("Stripe answered the same page twice (last object %q): the list cannot progress", last.ID)
-		}
-		lastID = last.ID
-		query.Set("starting_after", lastID)
-		if page, err = p.page(ctx, path, query); err != nil {
-			return count, fmt.Errorf("reading the page after %s: %w", lastID, err)
-		}
+		query.Set("starting_after", last.ID)
 	}
 }
 
