@@ -306,7 +306,7 @@ func TestGracefulShutdown(t *testing.T) {
 			msgs, cut := p.messages()
 			res := p.result(code)
 
-			expect(t, "", func(pr *problems) {
+			expect(t, func(pr *problems) {
 				if code != 0 {
 					pr.Errorf("exit code %d after %s, want 0", code, sig)
 				}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,8 +184,7 @@ func (p *proc) result(exitCode int) testbin.Result {
 	return testbin.Result{Messages: msgs, Stdout: append(stdout, cut...), Stderr: p.stderrText(), ExitCode: exitCode}
 }
 
-// problems collects what a check found wrong, so that a check of behaviour
-// the connector does not have yet can be reported as pending (see expect).
+// problems collects what a check found wrong; analyze reports into it too.
 type problems struct{ list []string }
 
 func (p *problems) Errorf(format string, args ...any) {
@@ -195,22 +193,12 @@ func (p *problems) Errorf(format string, args ...any) {
 
 func (p *problems) ok() bool { return len(p.list) == 0 }
 
-// expect runs check. Without a pending reason, every problem it finds fails
-// the test. With one, naming a connector change not made yet, the problems
-// are expected: the test is skipped, listing them; once check finds none,
-// the test fails until the pending reason is removed.
-func expect(t *testing.T, pending string, check func(p *problems)) {
+// expect runs check and fails the test with every problem it finds.
+func expect(t *testing.T, check func(p *problems)) {
 	t.Helper()
 	var p problems
 	check(&p)
-	switch {
-	case pending == "":
-		for _, msg := range p.list {
-			t.Error(msg)
-		}
-	case !p.ok():
-		t.Skipf("pending: %s\n%s", pending, strings.Join(p.list, "\n"))
-	default:
-		t.Errorf("passes now: remove the pending marker %q", pending)
+	for _, msg := range p.list {
+		t.Error(msg)
 	}
 }
