@@ -307,11 +307,13 @@ func (n *newest) note(key string, ev event) {
 	if n.byKey == nil {
 		n.byKey = map[string]*change{}
 	}
-	c, ok := n.byKey[key]
+	c, listed := n.byKey[key]
 	switch {
-	case !ok:
+	case !listed:
 		n.byKey[key] = &change{ev: ev}
 		n.order = append(n.order, key)
+	case c == nil: // forgotten, and noted again
+		n.byKey[key] = &change{ev: ev}
 	case ev.Created > c.ev.Created:
 		c.ev, c.tie = ev, false
 	case ev.Created == c.ev.Created:
@@ -324,7 +326,13 @@ func (n *newest) note(key string, ev event) {
 	}
 }
 
-func (n *newest) forget(key string) { delete(n.byKey, key) }
+// forget drops key's change but keeps its place in order, so that a later
+// note does not list it twice.
+func (n *newest) forget(key string) {
+	if _, listed := n.byKey[key]; listed {
+		n.byKey[key] = nil
+	}
+}
 
 // applyObjectEvents emits the current version of every object the pending
 // events name, once per object however many events name it.
@@ -433,8 +441,8 @@ func (s *streamRun) applyChildEvents(ctx context.Context) error {
 		}
 	}
 	for _, parentID := range parents.order {
-		c, ok := parents.byKey[parentID]
-		if !ok {
+		c := parents.byKey[parentID]
+		if c == nil {
 			continue
 		}
 		var parentRaw []byte

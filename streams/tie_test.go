@@ -46,3 +46,18 @@ func TestTiedUpdateAndDeletion(t *testing.T) {
 		t.Fatalf("deletion lost; output:\n%s", out.String())
 	}
 }
+
+// TestNewestKeepsOneEntryPerKey: a parent forgotten (deleted) and then
+// changed again in the same batch is listed once, so its children are read
+// once.
+func TestNewestKeepsOneEntryPerKey(t *testing.T) {
+	var n newest
+	ev := func(created int64) event { var e event; e.Created = created; return e }
+	n.note("in_1", ev(1))
+	n.forget("in_1")
+	n.note("in_1", ev(2))
+	n.note("in_2", ev(1))
+	if len(n.order) != 2 || n.byKey["in_1"] == nil || n.byKey["in_1"].ev.Created != 2 {
+		t.Fatalf("order %v, in_1 %+v", n.order, n.byKey["in_1"])
+	}
+}
