@@ -8,11 +8,15 @@ import (
 )
 
 // pacer spaces out the requests of the whole process: every stream's
-// requests go through the client's one pacer. It starts each request at
-// least `interval` after the previous one: the budget (1 / requests per
-// second) while Stripe accepts them, longer after a 429, coming back to the
-// budget gradually as requests succeed. (The request that got the 429
-// waits for its Retry-After in the retry loop.)
+// requests go through the client's one pacer. It schedules one request per
+// `interval`: the budget (1 / requests per second) while Stripe accepts
+// them, longer after a 429, coming back to the budget gradually as requests
+// succeed. (The request that got the 429 waits for its Retry-After in the
+// retry loop.) A turn nobody was ready to take is not lost at once: the
+// turns of the last paceCatchUp can be taken late, so that the moments
+// when no request is ready (every page in flight) do not pull the rate
+// under the budget. Over any stretch of time, at most paceCatchUp's worth
+// of requests more than the budget go out.
 type pacer struct {
 	now   func() time.Time
 	sleep func(context.Context, time.Duration) error
@@ -57,6 +61,10 @@ const (
 	// An unpaced client stops pacing again below 5 ms (200 requests/s,
 	// past Stripe's live-mode limit).
 	paceOff = 5 * time.Millisecond
+	// 100 ms of missed turns can be caught up: within any second, at most
+	// a tenth more than the budget, which the default budgets' headroom
+	// under Stripe's limits covers (90 + 9 < 100, 20 + 2 < 25).
+	paceCatchUp = 100 * time.Millisecond
 )
 
 // newPacer paces at rate requests per second; 0 leaves requests unpaced
@@ -73,14 +81,14 @@ func newPacer(rate float64, sleep func(context.Context, time.Duration) error) *p
 // wait holds a request back until its turn, and reports how long.
 func (p *pacer) wait(ctx context.Context) error {
 	p.mu.Lock()
-	now := p.now()
-	start := p.next
-	if start.Before(now) {
-		start = now
-	}
 	if p.interval == 0 {
 		p.mu.Unlock()
 		return nil
+	}
+	now := p.now()
+	start := p.next
+	if earliest := now.Add(-paceCatchUp); start.Before(earliest) {
+		start = earliest
 	}
 	p.next = start.Add(p.interval)
 	p.mu.Unlock()
@@ -100,6 +108,10 @@ func (p *pacer) rateLimited() {
 	}
 	p.slowed = now
 	p.interval = min(max(paceFirst, 2*p.interval), paceSlowest)
+	// Stripe said too many: the turns missed before do not count.
+	if p.next.Before(now) {
+		p.next = now
+	}
 }
 
 // succeeded speeds the pace up a little after a request that was not rate

@@ -253,15 +253,37 @@ func TestPacerBudget(t *testing.T) {
 	})
 	p.now = func() time.Time { return now }
 	ctx := context.Background()
-	for range 4 {
-		p.wait(ctx)
+	waits := func(n int) []time.Duration {
+		slept = nil
+		for range n {
+			p.wait(ctx)
+		}
+		return slept
 	}
-	if !slices.Equal(slept, []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}) {
-		t.Fatalf("at 20/s, waits %v; want 3 of 50ms", slept)
+	fifty := 50 * time.Millisecond
+	// The first request and the 2 turns of the paceCatchUp (100 ms) before
+	// it go at once; then one per 50 ms.
+	if got := waits(6); !slices.Equal(got, []time.Duration{fifty, fifty, fifty}) {
+		t.Fatalf("at 20/s, waits %v; want 3 at once, then 3 of 50ms", got)
 	}
+	// A lull of one missed turn: it is taken at once.
+	now = now.Add(fifty + fifty)
+	if got := waits(4); !slices.Equal(got, []time.Duration{fifty, fifty}) {
+		t.Fatalf("after a lull of 1 turn, waits %v; want 2 at once, then 2 of 50ms", got)
+	}
+	// A long lull gives no more than paceCatchUp's turns.
+	now = now.Add(time.Minute)
+	if got := waits(4); !slices.Equal(got, []time.Duration{fifty}) {
+		t.Fatalf("after a minute's lull, waits %v; want 3 at once, then 1 of 50ms", got)
+	}
+	// A 429 slows the pace and forfeits the missed turns.
+	now = now.Add(time.Minute)
 	p.rateLimited()
 	if p.current() != 100*time.Millisecond {
 		t.Fatalf("after a 429 the pace is %s, want 100ms", p.current())
+	}
+	if got := waits(3); !slices.Equal(got, []time.Duration{100 * time.Millisecond, 100 * time.Millisecond}) {
+		t.Fatalf("after a 429, waits %v; want the first at once, then 2 of 100ms", got)
 	}
 	for range 100 {
 		p.succeeded()
