@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,7 @@ func main() {
 	streams := flag.String("streams", "charges,customers,invoices,invoice_line_items,subscriptions,subscription_items", "streams to read")
 	bin := flag.String("bin", "", "connector binary (default: build it)")
 	timeline := flag.Bool("timeline", false, "print the requests answered in each second of the read")
+	requestLog := flag.String("requests", "", "write every request to this file: seconds from the start to its arrival and to its answer, status, path and query")
 	flag.Parse()
 
 	if *bin == "" {
@@ -64,12 +66,17 @@ func main() {
 	var requests, limited atomic.Int64
 	var timesMu sync.Mutex
 	var times []time.Time
+	var logged []fakestripe.RequestRecord
+	var start time.Time
 	opts = append(opts, fakestripe.WithKeys(map[string]fakestripe.KeyInfo{*key: {}}),
 		fakestripe.WithObserver(func(r fakestripe.RequestRecord) {
 			requests.Add(1)
-			if *timeline {
+			if *timeline || *requestLog != "" {
 				timesMu.Lock()
 				times = append(times, time.Now())
+				if *requestLog != "" {
+					logged = append(logged, r)
+				}
 				timesMu.Unlock()
 			}
 			if r.Status == http.StatusTooManyRequests {
@@ -106,7 +113,10 @@ func main() {
 	cmd.Stdout, cmd.Stderr = out, &stderr
 	requests.Store(0)
 	limited.Store(0)
-	start := time.Now()
+	timesMu.Lock()
+	times, logged = nil, nil
+	timesMu.Unlock()
+	start = time.Now()
 	check(cmd.Start())
 	stop := make(chan struct{})
 	peak := procstat.PeakRSS(cmd.Process.Pid, stop)
@@ -129,6 +139,14 @@ func main() {
 	fmt.Printf("\n429s             %d of %d requests\n", limited.Load(), reqs)
 	fmt.Printf("connector CPU    %.2f s (%.2f s per 1M records)\n", cpu.Seconds(), cpu.Seconds()*1e6/float64(max(n, 1)))
 	fmt.Printf("peak RSS         %.1f MiB\n", float64(peak())/(1<<20))
+	if *requestLog != "" {
+		var b strings.Builder
+		for i, r := range logged {
+			query, _ := url.QueryUnescape(r.RawQuery)
+			fmt.Fprintf(&b, "%7.3f %7.3f %d %s?%s\n", r.Time.Sub(start).Seconds(), times[i].Sub(start).Seconds(), r.Status, r.Path, query)
+		}
+		check(os.WriteFile(*requestLog, []byte(b.String()), 0o644))
+	}
 	if *timeline {
 		perSecond := map[int]int{}
 		last := 0
