@@ -23,9 +23,16 @@ const (
 	// holds more than about 20 pages. Smaller windows checkpoint more often
 	// and spread over more workers, but each ends in a partly-filled page.
 	defaultWindowRecords = 20 * pageLimit
+	// minPartPages: a window is split for idle page slots into parts of
+	// at least this many pages.
+	minPartPages = 1
 	// maxSplit bounds how many windows one window is split into at once;
 	// a window still too dense splits again when its own first page comes.
 	maxSplit = 16
+	// minOpenWidth: a fresh range is opened as several windows only when
+	// each is at least a day wide, so that follow polls and daily
+	// incremental runs stay one request.
+	minOpenWidth = 24 * 60 * 60
 )
 
 // pager reads Stripe lists: whole lists page by page, and created ranges
@@ -35,6 +42,12 @@ type pager struct {
 	windowRecords int64
 	// workers is how many windows of one range are read at once.
 	workers int
+	// open is how many windows a wide range not yet started is read as
+	// from its first request on: without it, every stream's first round is
+	// one request whose page must come back before the range can be split,
+	// and the budget idles for a round trip. (Empty windows cost a request
+	// each, so it is a small share of the page slots.)
+	open int
 	// slots, shared by every pager of a read, bounds the pages fetched or
 	// emitted at once. A page's children are fetched inside its slot.
 	slots chan struct{}
@@ -74,6 +87,7 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 	if len(queue) == 0 {
 		return nil, nil
 	}
+	queue = p.opened(queue)
 	slices.SortFunc(queue, func(a, b window) int { return cmp.Compare(a.lo, b.lo) })
 	hi := queue[0].hi
 	for _, w := range queue {
@@ -115,6 +129,15 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 			failed = err
 		}
 	}
+	// idle is how many more windows could be read at once right now: free
+	// page slots that this range has workers for. A window that has more
+	// is split for them, so that the end of a read is not a few windows
+	// paged through alone while the budget goes unused.
+	idle := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return min(max(0, p.workers-len(reading)-len(queue)), p.freeSlots())
+	}
 	work := func() {
 		for {
 			mu.Lock()
@@ -128,10 +151,6 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 			w := queue[0]
 			queue = queue[1:]
 			reading[&w] = true
-			// Workers with nothing to read: a window that has more is split
-			// for them, so that the end of a read is not one window paged
-			// through alone.
-			idle := max(0, p.workers-len(reading)-len(queue))
 			mu.Unlock()
 
 			var rest []window
@@ -197,6 +216,32 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 	return nil, nil
 }
 
+// opened splits each window not started yet (no page of it read) into
+// p.open windows of equal width, when each is at least minOpenWidth wide.
+func (p *pager) opened(queue []window) []window {
+	var out []window
+	for _, w := range queue {
+		parts := min(int64(p.open), (w.hi-w.lo)/minOpenWidth)
+		if w.after != "" || parts <= 1 {
+			out = append(out, w)
+			continue
+		}
+		out = append(out, splitEven(w.lo, w.hi, parts)...)
+	}
+	return out
+}
+
+// splitEven splits [lo, hi) into parts windows of equal width (the last
+// one may be narrower).
+func splitEven(lo, hi, parts int64) []window {
+	width := (hi - lo + parts - 1) / parts
+	var split []window
+	for l := lo; l < hi; l += width {
+		split = append(split, window{lo: l, hi: min(l+width, hi)})
+	}
+	return split
+}
+
 func emitAll(page stripeapi.Page, emit func([]byte) error) error {
 	for _, obj := range page.Data {
 		if err := emit(obj); err != nil {
@@ -225,9 +270,17 @@ func (p *pager) release() {
 	}
 }
 
+// freeSlots is how many page slots nobody holds (a moment's snapshot).
+func (p *pager) freeSlots() int {
+	if p.slots == nil {
+		return p.workers
+	}
+	return cap(p.slots) - len(p.slots)
+}
+
 // readWindow reads one page of w and returns it with what of w is left to
 // read: nothing, w itself after the page's last object, or w split.
-func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w window, idle int) (stripeapi.Page, []window, error) {
+func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w window, idle func() int) (stripeapi.Page, []window, error) {
 	query := listQuery(base)
 	query.Set("created[gte]", strconv.FormatInt(w.lo, 10))
 	query.Set("created[lt]", strconv.FormatInt(w.hi, 10))
@@ -278,20 +331,17 @@ func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w 
 	span := newest.Created - oldest.Created + 1 // seconds holding the page's objects
 	estimate := int64(len(page.Data)) * (oldest.Created - w.lo) / span
 	parts := min(maxSplit, estimate/max(1, p.windowRecords))
-	if idle > 0 {
-		// Use idle workers, as long as each part holds a few pages.
-		parts = max(parts, min(int64(idle)+1, estimate/(4*pageLimit)))
+	if n := int64(idle()); n > 0 {
+		// Use what is idle, as long as each part holds a couple of pages:
+		// a part ends in a partly filled page, one more request.
+		parts = max(parts, min(n+1, estimate/(minPartPages*pageLimit)))
 	}
 	if parts <= 1 || oldest.Created-w.lo < 2 {
 		return page, []window{rest}, nil
 	}
 	// Split [w.lo, oldest) into parts of equal width; the newest part also
 	// takes oldest's second, after the page's last object.
-	width := (oldest.Created - w.lo + parts - 1) / parts
-	var split []window
-	for lo := w.lo; lo < oldest.Created; lo += width {
-		split = append(split, window{lo: lo, hi: min(lo+width, oldest.Created)})
-	}
+	split := splitEven(w.lo, oldest.Created, parts)
 	last := &split[len(split)-1]
 	last.hi, last.after, last.boundary = rest.hi, rest.after, rest.boundary
 	return page, split, nil

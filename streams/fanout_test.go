@@ -1,0 +1,145 @@
+package streams
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"source-stripe/internal/fakestripe"
+	"source-stripe/internal/testbin"
+	"source-stripe/protocol"
+	"source-stripe/stripeapi"
+)
+
+// inFlight wraps a Lister and records the list requests in flight at once.
+// The first hold requests are held until all of them have arrived (or 2 s
+// passed), so that the requests a reader sends together are seen together
+// however the goroutines are scheduled; later ones take delay.
+type inFlight struct {
+	Lister
+	hold  int
+	delay time.Duration
+
+	mu      sync.Mutex
+	now     int
+	most    int
+	total   int
+	ranges  [][2]int64 // created ranges of the first round
+	arrived chan struct{}
+}
+
+func (f *inFlight) ListPage(ctx context.Context, path string, q url.Values) (stripeapi.Page, error) {
+	f.mu.Lock()
+	f.now++
+	f.total++
+	f.most = max(f.most, f.now)
+	held := f.total <= f.hold
+	if held {
+		lo, _ := strconv.ParseInt(q.Get("created[gte]"), 10, 64)
+		hi, _ := strconv.ParseInt(q.Get("created[lt]"), 10, 64)
+		f.ranges = append(f.ranges, [2]int64{lo, hi})
+		if f.total == f.hold {
+			close(f.arrived)
+		}
+	}
+	f.mu.Unlock()
+	if held {
+		select {
+		case <-f.arrived:
+		case <-time.After(2 * time.Second):
+		}
+	} else {
+		time.Sleep(f.delay)
+	}
+	defer func() {
+		f.mu.Lock()
+		f.now--
+		f.mu.Unlock()
+	}()
+	return f.Lister.ListPage(ctx, path, q)
+}
+
+func readCharges(t *testing.T, d fakestripe.Dataset, client Lister, r *Reader) []protocol.Record {
+	t.Helper()
+	charges, _ := Lookup("charges")
+	var out bytes.Buffer
+	r.Client, r.Out = client, protocol.NewWriter(&out)
+	r.Now = func() time.Time { return d.End.Add(time.Minute) }
+	if err := r.Read(context.Background(), []Job{{Stream: charges, Incremental: true}}); err != nil {
+		t.Fatal(err)
+	}
+	r.Out.Flush()
+	res := testbin.Result{Messages: testbin.ParseMessages(t, out.Bytes())}
+	return res.Records("charges")
+}
+
+func seeded(t *testing.T, d fakestripe.Dataset) (*fakestripe.Server, Lister) {
+	fake := fakestripe.New()
+	t.Cleanup(fake.Close)
+	fake.Seed(d)
+	return fake, stripeapi.New(stripeapi.Options{APIKey: fakestripe.DefaultKey, BaseURL: fake.URL()})
+}
+
+func requireEachOnce(t *testing.T, fake *fakestripe.Server, records []protocol.Record) {
+	t.Helper()
+	ids := testbin.IDs(records)
+	slices.Sort(ids)
+	if len(slices.Compact(ids)) != len(records) || len(records) != len(fake.Objects(fakestripe.KindCharge)) {
+		t.Fatalf("%d records, %d distinct, the fake has %d charges", len(records), len(ids), len(fake.Objects(fakestripe.KindCharge)))
+	}
+}
+
+// TestWideRangeOpensInParallel: a stream's backfill over a year starts with
+// several windows in flight, not one request whose answer must come back
+// before the range is split; the windows cover the range exactly.
+func TestWideRangeOpensInParallel(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Start = d.End.Add(-365 * 24 * time.Hour)
+	d.Counts = map[string]int{fakestripe.KindCharge: 500}
+	fake, client := seeded(t, d)
+	r := &Reader{StartDate: d.Start, MaxPages: 40, Concurrency: 8} // 5 windows a stream
+	spy := &inFlight{Lister: client, hold: 5, arrived: make(chan struct{})}
+	requireEachOnce(t, fake, readCharges(t, d, spy, r))
+
+	if len(spy.ranges) < 5 {
+		t.Fatalf("first requests %v: want 5 windows in flight at once", spy.ranges)
+	}
+	first := slices.Clone(spy.ranges[:5])
+	slices.SortFunc(first, func(a, b [2]int64) int { return int(a[0] - b[0]) })
+	lo, hi := d.Start.Unix(), d.End.Add(time.Minute).Unix()
+	for i, w := range first {
+		if (i == 0 && w[0] != lo) || (i > 0 && w[0] != first[i-1][1]) || w[1] <= w[0] {
+			t.Fatalf("first windows %v do not tile [%d, %d)", first, lo, hi)
+		}
+	}
+	if first[4][1] != hi {
+		t.Fatalf("first windows %v end at %d, want %d", first, first[4][1], hi)
+	}
+}
+
+// TestIdleSlotsSplitAWindow: a window of about ten pages read while page
+// slots are free is split for them instead of paged through alone; with no
+// slot free it is paged through, with no more requests than pages.
+func TestIdleSlotsSplitAWindow(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Start = d.End.Add(-12 * time.Hour) // narrower than two days: one window
+	d.Counts = map[string]int{fakestripe.KindCharge: 1000}
+	fake, client := seeded(t, d)
+
+	spy := &inFlight{Lister: client, delay: 100 * time.Millisecond}
+	requireEachOnce(t, fake, readCharges(t, d, spy, &Reader{StartDate: d.Start}))
+	if spy.most < 5 {
+		t.Errorf("with free slots: at most %d requests in flight, want the window split over 5 or more", spy.most)
+	}
+
+	spy = &inFlight{Lister: client, delay: time.Millisecond}
+	requireEachOnce(t, fake, readCharges(t, d, spy, &Reader{StartDate: d.Start, MaxPages: 1}))
+	if spy.most != 1 || spy.total > 11 {
+		t.Errorf("with one slot: %d in flight, %d requests; want 1 and at most 11 for 1,000 charges", spy.most, spy.total)
+	}
+}
