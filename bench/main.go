@@ -25,7 +25,9 @@ import (
 	"time"
 
 	"source-stripe/internal/fakestripe"
+	"source-stripe/internal/jsonscan"
 	"source-stripe/internal/procstat"
+	"source-stripe/internal/testbin"
 )
 
 func main() {
@@ -63,7 +65,7 @@ func main() {
 	if *ceiling > 0 {
 		opts = append(opts, fakestripe.WithRateLimit(*ceiling))
 	}
-	var requests, limited atomic.Int64
+	var requests, limited, failed atomic.Int64
 	var timesMu sync.Mutex
 	var times []time.Time
 	var logged []fakestripe.RequestRecord
@@ -79,8 +81,11 @@ func main() {
 				}
 				timesMu.Unlock()
 			}
-			if r.Status == http.StatusTooManyRequests {
+			switch {
+			case r.Status == http.StatusTooManyRequests:
 				limited.Add(1)
+			case r.Status != http.StatusOK:
+				failed.Add(1)
 			}
 		}))
 	fake := fakestripe.New(opts...)
@@ -108,11 +113,12 @@ func main() {
 
 	cmd := exec.Command(*bin, "read", "--config", configPath, "--streams", *streams)
 	cmd.Env = append(os.Environ(), "STRIPE_API_BASE="+fake.URL())
-	out := &counter{}
+	out := &counter{ids: map[string]map[string]struct{}{}}
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = out, &stderr
 	requests.Store(0)
 	limited.Store(0)
+	failed.Store(0)
 	timesMu.Lock()
 	times, logged = nil, nil
 	timesMu.Unlock()
@@ -136,7 +142,21 @@ func main() {
 	if *ceiling > 0 {
 		fmt.Printf(" (%.1f%% of the %d/s ceiling)", 100*float64(reqs-limited.Load())/elapsed.Seconds()/float64(*ceiling), *ceiling)
 	}
-	fmt.Printf("\n429s             %d of %d requests\n", limited.Load(), reqs)
+	fmt.Printf("\n429s             %d of %d requests; %d failed\n", limited.Load(), reqs, failed.Load())
+	lost, repeated := 0, 0
+	for _, stream := range strings.Split(*streams, ",") {
+		kind, ok := testbin.StreamKinds[stream]
+		if !ok {
+			continue
+		}
+		ids := out.ids[stream]
+		lost += max(0, len(fake.Objects(kind.Kind))-len(ids))
+	}
+	for _, ids := range out.ids {
+		repeated -= len(ids)
+	}
+	repeated += int(n)
+	fmt.Printf("records lost     %d (%d emitted twice)\n", lost, repeated)
 	fmt.Printf("connector CPU    %.2f s (%.2f s per 1M records)\n", cpu.Seconds(), cpu.Seconds()*1e6/float64(max(n, 1)))
 	fmt.Printf("peak RSS         %.1f MiB\n", float64(peak())/(1<<20))
 	if *requestLog != "" {
@@ -161,12 +181,17 @@ func main() {
 		}
 		fmt.Println()
 	}
+	if lost > 0 || failed.Load() > 0 {
+		fmt.Fprintln(os.Stderr, "bench: the read lost records or had requests fail")
+		os.Exit(1)
+	}
 }
 
-// counter counts RECORD lines without keeping them, and checks every line
-// is a whole JSON message.
+// counter counts RECORD lines and the distinct ids of each stream's
+// records (to count the objects lost), without keeping the lines.
 type counter struct {
 	records atomic.Int64
+	ids     map[string]map[string]struct{}
 	partial []byte
 }
 
@@ -177,8 +202,14 @@ func (c *counter) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		if bytes.HasPrefix(data[:i], []byte(`{"type":"RECORD"`)) {
+		if line := data[:i]; bytes.HasPrefix(line, []byte(`{"type":"RECORD"`)) {
 			c.records.Add(1)
+			record := jsonscan.Member(line, "record")
+			stream := jsonscan.String(record, "stream")
+			if c.ids[stream] == nil {
+				c.ids[stream] = map[string]struct{}{}
+			}
+			c.ids[stream][jsonscan.String(jsonscan.Member(record, "data"), "id")] = struct{}{}
 		}
 		data = data[i+1:]
 	}
