@@ -98,7 +98,7 @@ func New(opts Options) *Client {
 	if opts.Warn == nil {
 		opts.Warn = func(string) {}
 	}
-	httpClient := &http.Client{}
+	httpClient := &http.Client{Transport: newTransport()}
 	if opts.HTTPClient != nil {
 		*httpClient = *opts.HTTPClient
 	}
@@ -115,6 +115,19 @@ func New(opts Options) *Client {
 		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
 	}).(*stripe.BackendImplementation)
 	return &Client{opts: opts, backend: backend, httpClient: httpClient, pacer: newPacer(opts.RequestsPerSecond, opts.Sleep), keyErr: checkKey(opts.APIKey)}
+}
+
+// maxIdleConns is how many connections to Stripe are kept open between
+// requests: more than the requests a read has in flight at once. (Go's
+// default keeps 2 per host, so with dozens of pages in flight most requests
+// would open a new TCP and TLS connection.)
+const maxIdleConns = 100
+
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = maxIdleConns
+	t.MaxIdleConnsPerHost = maxIdleConns
+	return t
 }
 
 // checkKey refuses a key that an HTTP header cannot carry. Without it the

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -204,5 +206,38 @@ func TestClientTimesOutSlowResponses(t *testing.T) {
 	_, err := c.ListPage(context.Background(), "/v1/charges", nil)
 	if err == nil || !strings.Contains(err.Error(), "no complete response within 50ms") || len(slept) != 1 {
 		t.Fatalf("got %v after %d retries", err, len(slept))
+	}
+}
+
+// TestConnectionsAreReused: rounds of 40 concurrent requests reuse the
+// connections of the first round instead of opening new ones.
+func TestConnectionsAreReused(t *testing.T) {
+	var opened atomic.Int64
+	ok := status(200, okPage)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { ok(w) }))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := New(Options{APIKey: key, BaseURL: srv.URL})
+	const inFlight, rounds = 40, 5
+	for range rounds {
+		var wg sync.WaitGroup
+		for range inFlight {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.ListPage(context.Background(), "/v1/charges", nil); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if n := opened.Load(); n > inFlight {
+		t.Fatalf("%d rounds of %d requests opened %d connections; want at most %d", rounds, inFlight, n, inFlight)
 	}
 }
