@@ -45,8 +45,8 @@ type pager struct {
 	// open is how many windows a wide range not yet started is read as
 	// from its first request on: without it, every stream's first round is
 	// one request whose page must come back before the range can be split,
-	// and the budget idles for a round trip. (Empty windows cost a request
-	// each, so it is a small share of the page slots.)
+	// and the budget idles for a round trip. Empty windows cost a request
+	// each, so open stays a small share of the page slots.
 	open int
 	// slots, shared by every pager of a read, bounds the pages fetched or
 	// emitted at once. A page's children are fetched inside its slot.
@@ -77,11 +77,13 @@ type window struct {
 // the backlog: exactly what was not emitted, since a page is emitted whole
 // or not at all.
 //
-// Windows adapt to the data: the first request asks for a whole window.
-// When a window's first page says it has more, the page's span of seconds
-// estimates how many objects the rest holds; a rest of more than
-// windowRecords objects is split into windows read in parallel, a smaller
-// one is paged through with starting_after.
+// Windows adapt to the data: a wide range starts as p.open windows, and
+// the first request of each asks for the whole window. When a window's
+// first page says it has more, the page's span of seconds estimates how
+// many objects the rest holds; a rest of more than windowRecords objects
+// is split into windows read in parallel, a smaller one is paged through
+// with starting_after, unless page slots are free: then it is split for
+// them.
 func (p *pager) readWindows(ctx context.Context, path string, base url.Values, queue []window, emit func([]byte) error, progress func(int64, []window) error) ([]window, error) {
 	queue = slices.DeleteFunc(queue, func(w window) bool { return w.lo >= w.hi })
 	if len(queue) == 0 {
@@ -332,8 +334,8 @@ func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w 
 	estimate := int64(len(page.Data)) * (oldest.Created - w.lo) / span
 	parts := min(maxSplit, estimate/max(1, p.windowRecords))
 	if n := int64(idle()); n > 0 {
-		// Use what is idle, as long as each part holds a couple of pages:
-		// a part ends in a partly filled page, one more request.
+		// Use what is idle, as long as each part holds a page or more: a
+		// part ends in a partly filled page, one more request.
 		parts = max(parts, min(n+1, estimate/(minPartPages*pageLimit)))
 	}
 	if parts <= 1 || oldest.Created-w.lo < 2 {
