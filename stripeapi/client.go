@@ -293,7 +293,7 @@ func (c *Client) call(ctx context.Context, path string, query url.Values, accept
 		}
 		releaseBody(body) // accept kept compacted copies, not the body
 		if status == http.StatusTooManyRequests {
-			c.pacer.rateLimited()
+			c.pacer.rateLimited(retryAfter(header))
 			if notice, ok := ctx.Value(rateLimitKey{}).(func(time.Time)); ok {
 				notice(time.Now().Add(max(retryAfter(header), c.pacer.current())))
 			}

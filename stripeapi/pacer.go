@@ -11,12 +11,12 @@ import (
 // requests go through the client's one pacer. It schedules one request per
 // `interval`: the budget (1 / requests per second) while Stripe accepts
 // them, longer after a 429, coming back to the budget gradually as requests
-// succeed. (The request that got the 429 waits for its Retry-After in the
-// retry loop.) A turn nobody was ready to take is not lost at once: the
-// turns of the last paceCatchUp can be taken late, so that the moments
-// when no request is ready (every page in flight) do not pull the rate
-// under the budget. Over any stretch of time, at most paceCatchUp's worth
-// of requests more than the budget go out.
+// succeed; after a 429 with Retry-After, every request waits for it. A
+// turn nobody was ready to take is not lost at once: the turns of the last
+// paceCatchUp can be taken late, so that the moments when no request is
+// ready (every page in flight) do not pull the rate under the budget. Over
+// any stretch of time, at most paceCatchUp's worth of requests more than
+// the budget go out.
 type pacer struct {
 	now   func() time.Time
 	sleep func(context.Context, time.Duration) error
@@ -98,20 +98,22 @@ func (p *pacer) wait(ctx context.Context) error {
 	return nil
 }
 
-// rateLimited slows the pace down after a 429, once per burst.
-func (p *pacer) rateLimited() {
+// rateLimited slows the pace down after a 429, once per burst. No request
+// of the process starts before retryAfter (Stripe's Retry-After, 0 when it
+// sent none) has passed, and the turns missed before do not count: Stripe
+// said too many.
+func (p *pacer) rateLimited(retryAfter time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
+	if hold := now.Add(retryAfter); p.next.Before(hold) {
+		p.next = hold
+	}
 	if p.interval > 0 && now.Sub(p.slowed) < paceBurst {
 		return
 	}
 	p.slowed = now
 	p.interval = min(max(paceFirst, 2*p.interval), paceSlowest)
-	// Stripe said too many: the turns missed before do not count.
-	if p.next.Before(now) {
-		p.next = now
-	}
 }
 
 // succeeded speeds the pace up a little after a request that was not rate

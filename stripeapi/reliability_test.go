@@ -206,7 +206,7 @@ func TestPacer(t *testing.T) {
 	if len(slept) != 0 {
 		t.Fatalf("unpaced before any 429, yet waited %v", slept)
 	}
-	p.rateLimited()
+	p.rateLimited(0)
 	for range 5 {
 		p.wait(ctx)
 	}
@@ -215,19 +215,19 @@ func TestPacer(t *testing.T) {
 		t.Fatalf("after a 429, waits %v; want 4 of %s", slept, paceFirst)
 	}
 	// More 429s of the same burst (within paceBurst) slow it once.
-	p.rateLimited()
-	p.rateLimited()
+	p.rateLimited(0)
+	p.rateLimited(0)
 	if p.current() != paceFirst {
 		t.Fatalf("429s within one burst pace at %s, want %s", p.current(), paceFirst)
 	}
 	now = now.Add(paceBurst)
-	p.rateLimited()
+	p.rateLimited(0)
 	if p.current() != 2*paceFirst {
 		t.Fatalf("a second burst paces at %s, want %s", p.current(), 2*paceFirst)
 	}
 	for range 20 {
 		now = now.Add(paceBurst)
-		p.rateLimited()
+		p.rateLimited(0)
 	}
 	if p.current() != paceSlowest {
 		t.Fatalf("pace %s, want at most %s", p.current(), paceSlowest)
@@ -278,12 +278,18 @@ func TestPacerBudget(t *testing.T) {
 	}
 	// A 429 slows the pace and forfeits the missed turns.
 	now = now.Add(time.Minute)
-	p.rateLimited()
+	p.rateLimited(0)
 	if p.current() != 100*time.Millisecond {
 		t.Fatalf("after a 429 the pace is %s, want 100ms", p.current())
 	}
 	if got := waits(3); !slices.Equal(got, []time.Duration{100 * time.Millisecond, 100 * time.Millisecond}) {
 		t.Fatalf("after a 429, waits %v; want the first at once, then 2 of 100ms", got)
+	}
+	// A 429 with Retry-After holds every request until then.
+	now = now.Add(time.Minute)
+	p.rateLimited(3 * time.Second)
+	if got := waits(2); !slices.Equal(got, []time.Duration{3 * time.Second, p.current()}) {
+		t.Fatalf("after Retry-After: 3, waits %v; want 3s, then the pace (%s)", got, p.current())
 	}
 	for range 100 {
 		p.succeeded()
@@ -307,15 +313,28 @@ func TestRateLimitPacesEveryStream(t *testing.T) {
 		first = first && !limited
 		mu.Unlock()
 		if limited {
-			status(429, `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`)(w)
+			status(429, `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`, "Retry-After", "2")(w)
 			return
 		}
 		status(200, okPage)(w)
 	}))
 	defer srv.Close()
-	c := New(Options{APIKey: key, BaseURL: srv.URL, Sleep: func(context.Context, time.Duration) error { return nil }})
+	var slept []time.Duration
+	c := New(Options{APIKey: key, BaseURL: srv.URL, Sleep: func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		return nil
+	}})
+	// A request on another path starts after the 429's Retry-After too.
+	// (The waits are not slept: the pacer still holds when it comes.)
 	if _, err := c.ListPage(context.Background(), "/v1/charges", nil); err != nil {
 		t.Fatal(err)
+	}
+	slept = nil
+	if _, err := c.WithAccount("acct_2").ListPage(context.Background(), "/v1/customers", nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(slept) != 1 || slept[0] < time.Second {
+		t.Fatalf("a request on another path after a 429 with Retry-After: 2 waited %v; want about 2s", slept)
 	}
 	if c.WithAccount("acct_2").pacer != c.pacer || c.pacer.current() == 0 {
 		t.Fatalf("after a 429 the pace is %s; copies share the pacer: %v", c.pacer.current(), c.WithAccount("acct_2").pacer == c.pacer)
