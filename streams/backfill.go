@@ -19,15 +19,34 @@ import (
 // events. The events cursor starts at the backfill's start, so that changes
 // made while it runs are applied after it.
 func (s *streamRun) backfill(ctx context.Context) error {
-	name := s.job.Stream.Name
-	now := s.Now()
-	if s.events != nil && time.Unix(s.events.Since, 0).Before(now.Add(-eventRetention)) {
-		s.Out.Log(protocol.LevelWarn, fmt.Sprintf("%s: the saved events cursor (%s) is older than the 30 days Stripe keeps events, so changes since then cannot all be read: reading the whole stream again",
-			name, time.Unix(s.events.Since, 0).UTC().Format(time.RFC3339)))
-		s.events, s.cursor, s.backlog = nil, nil, nil
+	// Riders share the backfill only: then each stream reads on its own
+	// (a parent's new objects are not its riders' progress).
+	defer func() { s.riders = nil }()
+	for _, m := range s.crew() {
+		m.prepareBackfill()
 	}
-	if s.events != nil && s.events.Following {
-		return nil
+	if s.events.Following {
+		return nil // (riders share the state, so they follow too)
+	}
+	if err := s.readCreatedTracked(ctx); err != nil {
+		return err
+	}
+	for _, m := range s.crew() {
+		m.events.Following = true
+		if err := m.checkpoint(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepareBackfill gives the stream an events cursor, and drops a state whose
+// events are older than Stripe keeps.
+func (s *streamRun) prepareBackfill() {
+	if s.events != nil && time.Unix(s.events.Since, 0).Before(s.Now().Add(-eventRetention)) {
+		s.Out.Log(protocol.LevelWarn, fmt.Sprintf("%s: the saved events cursor (%s) is older than the 30 days Stripe keeps events, so changes since then cannot all be read: reading the whole stream again",
+			s.job.Stream.Name, time.Unix(s.events.Since, 0).UTC().Format(time.RFC3339)))
+		s.events, s.cursor, s.backlog = nil, nil, nil
 	}
 	if s.events == nil {
 		// A state without an events cursor (a first run, or a bare created
@@ -36,11 +55,6 @@ func (s *streamRun) backfill(ctx context.Context) error {
 		// its turn.
 		s.events = &state.Events{Since: s.until}
 	}
-	if err := s.readCreatedTracked(ctx); err != nil {
-		return err
-	}
-	s.events.Following = true
-	return s.checkpoint()
 }
 
 // readCreatedTracked is the backfill of a change-tracked stream: records get
@@ -57,6 +71,24 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 		return s.readChildren(ctx, lo, s.until, withCheckpoints)
 	}
 	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
+	if len(s.riders) > 0 {
+		emits := []func([]byte) error{emit}
+		for _, r := range s.riders {
+			onParent, err := r.childrenOfParent(ctx)
+			if err != nil {
+				return err
+			}
+			emits = append(emits, onParent)
+		}
+		emit = func(obj []byte) error {
+			for _, e := range emits {
+				if err := e(obj); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
 	return s.readRange(ctx, st.Path, params(st.Params), lo, s.until, emit, withCheckpoints)
 }
 
@@ -72,12 +104,23 @@ func (s *streamRun) updatedFromCreated(obj []byte) []field {
 // readChildren reads every child of every parent created in [lo, hi),
 // window of parents by window, recording progress as mode says.
 func (s *streamRun) readChildren(ctx context.Context, lo, hi int64, mode checkpoints) error {
+	onParent, err := s.childrenOfParent(ctx)
+	if err != nil {
+		return err
+	}
+	parent, _ := Lookup(s.job.Stream.Parent)
+	return s.readRange(ctx, parent.Path, params(parent.Params), lo, hi, onParent, mode)
+}
+
+// childrenOfParent returns what a child stream does with each parent
+// object read: emit its children.
+func (s *streamRun) childrenOfParent(ctx context.Context) (func(parent []byte) error, error) {
 	child := s.job.Stream
 	parent, ok := Lookup(child.Parent)
 	if !ok {
-		return fmt.Errorf("stream %s names an unknown parent stream %q", child.Name, child.Parent)
+		return nil, fmt.Errorf("stream %s names an unknown parent stream %q", child.Name, child.Parent)
 	}
-	onParent := func(raw []byte) error {
+	return func(raw []byte) error {
 		id := jsonscan.String(raw, "id")
 		if id == "" {
 			return fmt.Errorf("a %s object has no id", child.Parent)
@@ -88,8 +131,7 @@ func (s *streamRun) readChildren(ctx context.Context, lo, hi int64, mode checkpo
 			updated = []field{intField(UpdatedField, created)}
 		}
 		return s.readChildrenOf(ctx, id, raw, updated)
-	}
-	return s.readRange(ctx, parent.Path, params(parent.Params), lo, hi, onParent, mode)
+	}, nil
 }
 
 // readChildrenOf emits the children of one parent: from the list the parent

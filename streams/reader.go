@@ -128,30 +128,34 @@ func (r *Reader) Read(ctx context.Context, jobs []Job) error {
 
 	sem := make(chan struct{}, r.Concurrency)
 	var wg sync.WaitGroup
-	for _, job := range jobs {
-		run := r.newRun(job, until)
+	for _, lead := range shareParents(r, jobs, until) {
 		wg.Add(1)
+		crew := lead.crew()
 		go func() {
 			defer wg.Done()
 			select {
 			case sem <- struct{}{}:
 			case <-work.Done():
-				fail(run, work.Err())
+				for _, run := range crew {
+					fail(run, work.Err())
+				}
 				return
 			}
-			err := run.start(work)
+			err := lead.start(work)
 			<-sem
-			switch {
-			case err != nil:
-				fail(run, err)
-			case run.changeTracked():
-				feed.join(run)
-			case r.Follow && run.job.Incremental:
-				if err := run.followCreated(work); err != nil {
+			for _, run := range crew {
+				switch {
+				case err != nil:
 					fail(run, err)
+				case run.changeTracked():
+					feed.join(run)
+				case r.Follow && run.job.Incremental:
+					if err := run.followCreated(work); err != nil {
+						fail(run, err)
+					}
+				default:
+					run.complete()
 				}
-			default:
-				run.complete()
 			}
 		}()
 	}
@@ -168,6 +172,39 @@ func (r *Reader) Read(ctx context.Context, jobs []Job) error {
 		return ErrInterrupted
 	}
 	return nil
+}
+
+// shareParents makes the runs of the jobs, and lets each child stream
+// whose parent stream is read too ride on the parent's backfill when both
+// start it from the same state (a first sync, typically): one list of
+// invoices then gives both the invoices and their lines, where each stream
+// would list them. It returns the runs to start; riders start with theirs.
+func shareParents(r *Reader, jobs []Job, until int64) []*streamRun {
+	var runs []*streamRun
+	byName := map[string]*streamRun{}
+	for _, job := range jobs {
+		run := r.newRun(job, until)
+		runs = append(runs, run)
+		byName[job.Stream.Name] = run
+	}
+	var leads []*streamRun
+	for _, run := range runs {
+		if lead := byName[run.job.Stream.Parent]; lead != nil && sameBackfill(lead, run) {
+			lead.riders = append(lead.riders, run)
+			continue
+		}
+		leads = append(leads, run)
+	}
+	return leads
+}
+
+// sameBackfill reports whether a parent and a child stream have the same
+// backfill still to do: both change-tracked, from the same state, not yet
+// following events.
+func sameBackfill(parent, child *streamRun) bool {
+	return parent.job.Stream.Parent == "" && parent.changeTracked() && child.changeTracked() &&
+		!parent.job.State.Following() &&
+		string(parent.job.State.Marshal()) == string(child.job.State.Marshal())
 }
 
 // stopped reports whether ctx ended because the read was stopped from

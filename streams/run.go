@@ -38,11 +38,19 @@ type streamRun struct {
 	sinceState  int64     // records emitted since the last STATE
 
 	pending []event // events read for this stream, not yet applied
+
+	// riders are child streams whose backfill rides on this stream's: the
+	// pages of parents read for this stream also give them their parents
+	// (see shareParents). Only until the backfill ends.
+	riders []*streamRun
 }
+
+// crew is the stream and the streams riding on it.
+func (s *streamRun) crew() []*streamRun { return append([]*streamRun{s}, s.riders...) }
 
 func (r *Reader) newRun(job Job, until int64) *streamRun {
 	run := &streamRun{Reader: r, job: job, until: until, lookback: r.Lookback}
-	run.pager = &pager{client: r.Client, windowRecords: int64(r.WindowRecords), workers: r.Workers, slots: r.slots, onPage: run.running,
+	run.pager = &pager{client: r.Client, windowRecords: int64(r.WindowRecords), workers: r.Workers, slots: r.slots, onPage: run.runningAll,
 		// The streams read at once share the page slots from the start.
 		open: (r.MaxPages + r.Concurrency - 1) / max(1, r.Concurrency)}
 	if job.Incremental {
@@ -61,10 +69,16 @@ func (s *streamRun) changeTracked() bool { return s.job.Incremental && s.job.Str
 // start emits STARTED and runs the stream's first phase: its backfill, or
 // its whole read for a stream without events.
 func (s *streamRun) start(ctx context.Context) error {
-	ctx = stripeapi.WithRateLimitNotice(ctx, s.rateLimited)
-	s.started = true
-	if err := s.Out.StreamStatus(s.job.Stream.Name, protocol.StreamStarted); err != nil {
-		return err
+	ctx = stripeapi.WithRateLimitNotice(ctx, func(resetAt time.Time) {
+		for _, m := range s.crew() {
+			m.rateLimited(resetAt)
+		}
+	})
+	for _, m := range s.crew() {
+		m.started = true
+		if err := m.Out.StreamStatus(m.job.Stream.Name, protocol.StreamStarted); err != nil {
+			return err
+		}
 	}
 	switch {
 	case s.changeTracked():
@@ -74,6 +88,16 @@ func (s *streamRun) start(ctx context.Context) error {
 	default:
 		return s.readCreated(ctx, s.until, listingDelay)
 	}
+}
+
+// runningAll emits RUNNING for the stream and its riders.
+func (s *streamRun) runningAll() error {
+	for _, m := range s.crew() {
+		if err := m.running(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // running emits RUNNING once, when the stream first gets an answer.
@@ -131,23 +155,31 @@ func (s *streamRun) readRange(ctx context.Context, path string, base url.Values,
 	if mode != noCheckpoints {
 		queue = s.plan(lo, hi)
 	}
+	// The stream's riders read the same windows: their progress is its.
+	move := func(c int64, backlog []window, checkpoint bool) error {
+		for _, m := range s.crew() {
+			m.mu.Lock()
+			m.moveLocked(c, hi, backlog)
+			var err error
+			if checkpoint {
+				err = m.checkpointLocked()
+			}
+			m.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	progress := func(c int64, backlog []window) error {
 		if mode == noCheckpoints {
 			return nil
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.moveLocked(c, hi, backlog)
-		if mode == quietly {
-			return nil
-		}
-		return s.checkpointLocked()
+		return move(c, backlog, mode == withCheckpoints)
 	}
 	backlog, err := s.pager.readWindows(ctx, path, base, queue, emit, progress)
 	if err != nil && mode != noCheckpoints {
-		s.mu.Lock()
-		s.moveLocked(lowestLo(backlog, hi), hi, backlog)
-		s.mu.Unlock()
+		_ = move(lowestLo(backlog, hi), backlog, false) // the final STATE follows
 	}
 	return err
 }
