@@ -95,21 +95,23 @@ func requireEachOnce(t *testing.T, fake *fakestripe.Server, records []protocol.R
 }
 
 // TestWideRangeOpensInParallel: a stream's backfill over a year starts with
-// several windows in flight, not one request whose answer must come back
-// before the range is split; the windows cover the range exactly.
+// a window per page slot in flight (it is the only stream), not one request
+// whose answer must come back before the range is split; the windows cover
+// the range exactly.
 func TestWideRangeOpensInParallel(t *testing.T) {
 	d := fakestripe.DefaultDataset()
 	d.Start = d.End.Add(-365 * 24 * time.Hour)
 	d.Counts = map[string]int{fakestripe.KindCharge: 500}
 	fake, client := seeded(t, d)
-	r := &Reader{StartDate: d.Start, MaxPages: 40, Concurrency: 8} // 5 windows a stream
-	spy := &inFlight{Lister: client, hold: 5, arrived: make(chan struct{})}
+	const slots = 10
+	r := &Reader{StartDate: d.Start, MaxPages: slots}
+	spy := &inFlight{Lister: client, hold: slots, arrived: make(chan struct{})}
 	requireEachOnce(t, fake, readCharges(t, d, spy, r))
 
-	if len(spy.ranges) < 5 {
-		t.Fatalf("first requests %v: want 5 windows in flight at once", spy.ranges)
+	if len(spy.ranges) < slots {
+		t.Fatalf("first requests %v: want %d windows in flight at once", spy.ranges, slots)
 	}
-	first := slices.Clone(spy.ranges[:5])
+	first := slices.Clone(spy.ranges[:slots])
 	slices.SortFunc(first, func(a, b [2]int64) int { return int(a[0] - b[0]) })
 	lo, hi := d.Start.Unix(), d.End.Add(time.Minute).Unix()
 	for i, w := range first {
@@ -117,8 +119,8 @@ func TestWideRangeOpensInParallel(t *testing.T) {
 			t.Fatalf("first windows %v do not tile [%d, %d)", first, lo, hi)
 		}
 	}
-	if first[4][1] != hi {
-		t.Fatalf("first windows %v end at %d, want %d", first, first[4][1], hi)
+	if first[slots-1][1] != hi {
+		t.Fatalf("first windows %v end at %d, want %d", first, first[slots-1][1], hi)
 	}
 }
 

@@ -126,9 +126,17 @@ func (r *Reader) Read(ctx context.Context, jobs []Job) error {
 		feed.run(work, fail)
 	}()
 
+	leads := shareParents(r, jobs, until)
+	// The streams read at once share the page slots from their first round.
+	atOnce := max(1, min(r.Concurrency, len(leads)))
+	for _, lead := range leads {
+		for _, run := range lead.crew() {
+			run.pager.open = (r.MaxPages + atOnce - 1) / atOnce
+		}
+	}
 	sem := make(chan struct{}, r.Concurrency)
 	var wg sync.WaitGroup
-	for _, lead := range shareParents(r, jobs, until) {
+	for _, lead := range leads {
 		wg.Add(1)
 		crew := lead.crew()
 		go func() {

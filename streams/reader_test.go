@@ -33,9 +33,9 @@ func TestCheckpointInvariant(t *testing.T) {
 		StartDate:     d.Start,
 		Now:           func() time.Time { return d.End.Add(time.Hour) },
 		WindowRecords: 300,
-		// 4 pages in flight: windows wait their turn, so the cursor moves
+		// 2 pages in flight: windows wait their turn, so the cursor moves
 		// many times (with every page in flight at once it could move once).
-		MaxPages: 4,
+		MaxPages: 2,
 	}
 	if err := r.Read(context.Background(), []Job{{Stream: charges, Incremental: true}}); err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestDormantAccountCheckpoints(t *testing.T) {
 		StartDate:     d.Start.Add(-365 * 24 * time.Hour),
 		Now:           func() time.Time { return d.End.Add(2 * 365 * 24 * time.Hour) }, // two quiet years
 		WindowRecords: 500,
-		MaxPages:      4, // as in TestCheckpointInvariant
+		MaxPages:      2, // as in TestCheckpointInvariant
 	}
 	if err := r.Read(context.Background(), []Job{{Stream: charges, Incremental: true}}); err != nil {
 		t.Fatal(err)

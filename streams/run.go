@@ -50,9 +50,7 @@ func (s *streamRun) crew() []*streamRun { return append([]*streamRun{s}, s.rider
 
 func (r *Reader) newRun(job Job, until int64) *streamRun {
 	run := &streamRun{Reader: r, job: job, until: until, lookback: r.Lookback}
-	run.pager = &pager{client: r.Client, windowRecords: int64(r.WindowRecords), workers: r.Workers, slots: r.slots, onPage: run.runningAll,
-		// The streams read at once share the page slots from the start.
-		open: (r.MaxPages + r.Concurrency - 1) / max(1, r.Concurrency)}
+	run.pager = &pager{client: r.Client, windowRecords: int64(r.WindowRecords), workers: r.Workers, slots: r.slots, onPage: run.runningAll, open: 1}
 	if job.Incremental {
 		run.cursor = job.State.Created
 		run.backlog = job.State.Backlog
