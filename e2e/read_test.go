@@ -306,6 +306,29 @@ func TestForbiddenStream(t *testing.T) {
 	}
 }
 
+// TestForbiddenChildStream: a child stream that may not be read fails alone,
+// also when it rides on its parent's backfill: the parent stream is read in
+// full and completes.
+func TestForbiddenChildStream(t *testing.T) {
+	e := newEnv(t, fakestripe.WithKeys(map[string]fakestripe.KeyInfo{
+		"rk_test_limited": {Kinds: []string{fakestripe.KindCustomer, fakestripe.KindEvent}},
+	}))
+	res := e.run("read", "--config", e.config(map[string]any{"client_secret": "rk_test_limited"}), "--streams", "customers,bank_accounts")
+	requireExit(t, res, 1)
+	st := res.Statuses()
+	if st["bank_accounts"][len(st["bank_accounts"])-1] != "INCOMPLETE" || st["customers"][len(st["customers"])-1] != "COMPLETE" {
+		t.Fatalf("statuses %v", st)
+	}
+	if got, want := len(res.Records("customers")), len(wantIDs(e.fake, "customers")); got != want {
+		t.Fatalf("customers: %d records, want %d", got, want)
+	}
+	errs := res.Errors()
+	if len(errs) != 1 || errs[0].StreamDescriptor == nil || errs[0].StreamDescriptor.Name != "bank_accounts" ||
+		errs[0].FailureType != protocol.FailureConfig {
+		t.Fatalf("want one config_error for bank_accounts, got %+v", errs)
+	}
+}
+
 // TestTransientFailuresAreRetried: 500s and 429s are retried and the read
 // completes with every record.
 func TestTransientFailuresAreRetried(t *testing.T) {

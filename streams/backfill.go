@@ -32,6 +32,9 @@ func (s *streamRun) backfill(ctx context.Context) error {
 		return err
 	}
 	for _, m := range s.crew() {
+		if m.droppedOut() != nil {
+			continue
+		}
 		m.events.Following = true
 		if err := m.checkpoint(); err != nil {
 			return err
@@ -72,24 +75,38 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 	}
 	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
 	if len(s.riders) > 0 {
-		emits := []func([]byte) error{emit}
-		for _, r := range s.riders {
-			onParent, err := r.childrenOfParent(ctx)
-			if err != nil {
-				return err
-			}
-			emits = append(emits, onParent)
-		}
-		emit = func(obj []byte) error {
-			for _, e := range emits {
-				if err := e(obj); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
+		emit = s.withRiders(ctx, emit)
 	}
 	return s.readRange(ctx, st.Path, params(st.Params), lo, s.until, emit, withCheckpoints)
+}
+
+// withRiders returns emit, which also hands each parent to the riders. A
+// rider that fails drops out (its checkpoint stays where it was) and the
+// others go on, as they would have on their own.
+func (s *streamRun) withRiders(ctx context.Context, emit func([]byte) error) func([]byte) error {
+	children := map[*streamRun]func([]byte) error{}
+	for _, r := range s.riders {
+		onParent, err := r.childrenOfParent(ctx)
+		if err != nil {
+			r.dropOut(err)
+			continue
+		}
+		children[r] = onParent
+	}
+	return func(obj []byte) error {
+		if err := emit(obj); err != nil {
+			return err
+		}
+		for r, onParent := range children {
+			if r.droppedOut() != nil {
+				continue
+			}
+			if err := onParent(obj); err != nil {
+				r.dropOut(err)
+			}
+		}
+		return nil
+	}
 }
 
 // updatedFromCreated gives a record read from a list its updated cursor: its

@@ -149,9 +149,13 @@ func (r *Reader) Read(ctx context.Context, jobs []Job) error {
 				}
 				return
 			}
-			err := lead.start(work)
+			leadErr := lead.start(work)
 			<-sem
 			for _, run := range crew {
+				err := leadErr
+				if run.droppedOut() != nil {
+					err = run.droppedOut() // a rider that failed on its own
+				}
 				switch {
 				case err != nil:
 					fail(run, err)

@@ -43,6 +43,23 @@ type streamRun struct {
 	// pages of parents read for this stream also give them their parents
 	// (see shareParents). Only until the backfill ends.
 	riders []*streamRun
+	// dropped is why this rider stopped riding (guarded by mu): it failed
+	// and its checkpoint no longer moves with its parent's.
+	dropped error
+}
+
+func (s *streamRun) dropOut(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dropped == nil {
+		s.dropped = err
+	}
+}
+
+func (s *streamRun) droppedOut() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
 }
 
 // crew is the stream and the streams riding on it.
@@ -157,6 +174,10 @@ func (s *streamRun) readRange(ctx context.Context, path string, base url.Values,
 	move := func(c int64, backlog []window, checkpoint bool) error {
 		for _, m := range s.crew() {
 			m.mu.Lock()
+			if m.dropped != nil {
+				m.mu.Unlock()
+				continue
+			}
 			m.moveLocked(c, hi, backlog)
 			var err error
 			if checkpoint {
