@@ -84,24 +84,22 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 // rider that fails drops out (its checkpoint stays where it was) and the
 // others go on, as they would have on their own.
 func (s *streamRun) withRiders(ctx context.Context, emit func([]byte) error) func([]byte) error {
-	children := map[*streamRun]func([]byte) error{}
-	for _, r := range s.riders {
-		onParent, err := r.childrenOfParent(ctx)
-		if err != nil {
+	onParents := make([]func([]byte) error, len(s.riders))
+	for i, r := range s.riders {
+		var err error
+		if onParents[i], err = r.childrenOfParent(ctx); err != nil {
 			r.dropOut(err)
-			continue
 		}
-		children[r] = onParent
 	}
 	return func(obj []byte) error {
 		if err := emit(obj); err != nil {
 			return err
 		}
-		for r, onParent := range children {
+		for i, r := range s.riders {
 			if r.droppedOut() != nil {
 				continue
 			}
-			if err := onParent(obj); err != nil {
+			if err := onParents[i](obj); err != nil {
 				r.dropOut(err)
 			}
 		}
