@@ -22,8 +22,9 @@ func (s *streamRun) backfill(ctx context.Context) error {
 	// Riders share the backfill only: then each stream reads on its own
 	// (a parent's new objects are not its riders' progress).
 	defer func() { s.riders = nil }()
+	now := s.Now() // one clock for the crew: they all reset or none does
 	for _, m := range s.crew() {
-		m.prepareBackfill()
+		m.prepareBackfill(now)
 	}
 	if s.events.Following {
 		return nil // (riders share the state, so they follow too)
@@ -45,8 +46,8 @@ func (s *streamRun) backfill(ctx context.Context) error {
 
 // prepareBackfill gives the stream an events cursor, and drops a state whose
 // events are older than Stripe keeps.
-func (s *streamRun) prepareBackfill() {
-	if s.events != nil && time.Unix(s.events.Since, 0).Before(s.Now().Add(-eventRetention)) {
+func (s *streamRun) prepareBackfill(now time.Time) {
+	if s.events != nil && time.Unix(s.events.Since, 0).Before(now.Add(-eventRetention)) {
 		s.Out.Log(protocol.LevelWarn, fmt.Sprintf("%s: the saved events cursor (%s) is older than the 30 days Stripe keeps events, so changes since then cannot all be read: reading the whole stream again",
 			s.job.Stream.Name, time.Unix(s.events.Since, 0).UTC().Format(time.RFC3339)))
 		s.events, s.cursor, s.backlog = nil, nil, nil
@@ -81,8 +82,10 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 }
 
 // withRiders returns emit, which also hands each parent to the riders. A
-// rider that fails drops out (its checkpoint stays where it was) and the
-// others go on, as they would have on their own.
+// rider that fails drops out (its checkpoint stays where it was, and it is
+// reported failed at once) and the others go on, as they would have on
+// their own. A read that is stopped stops them all: no rider drops out,
+// so they keep the same checkpoint, and ride together again next time.
 func (s *streamRun) withRiders(ctx context.Context, emit func([]byte) error) func([]byte) error {
 	onParents := make([]func([]byte) error, len(s.riders))
 	for i, r := range s.riders {
@@ -100,6 +103,9 @@ func (s *streamRun) withRiders(ctx context.Context, emit func([]byte) error) fun
 				continue
 			}
 			if err := onParents[i](obj); err != nil {
+				if ctx.Err() != nil {
+					return err // stopped: this page counts for no one
+				}
 				r.dropOut(err)
 			}
 		}

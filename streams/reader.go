@@ -132,6 +132,7 @@ func (r *Reader) Read(ctx context.Context, jobs []Job) error {
 	for _, lead := range leads {
 		for _, run := range lead.crew() {
 			run.pager.open = (r.MaxPages + atOnce - 1) / atOnce
+			run.failed = func(err error) { fail(run, err) }
 		}
 	}
 	sem := make(chan struct{}, r.Concurrency)
@@ -153,10 +154,9 @@ func (r *Reader) Read(ctx context.Context, jobs []Job) error {
 			<-sem
 			for _, run := range crew {
 				err := leadErr
-				if run.droppedOut() != nil {
-					err = run.droppedOut() // a rider that failed on its own
-				}
 				switch {
+				case run.droppedOut() != nil:
+					// a rider that failed on its own: reported already
 				case err != nil:
 					fail(run, err)
 				case run.changeTracked():

@@ -46,13 +46,20 @@ type streamRun struct {
 	// dropped is why this rider stopped riding (guarded by mu): it failed
 	// and its checkpoint no longer moves with its parent's.
 	dropped error
+	// failed ends the stream as failed (set by Read).
+	failed func(error)
 }
 
+// dropOut stops a rider that failed from riding, and reports its failure.
 func (s *streamRun) dropOut(err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.dropped == nil {
+	first := s.dropped == nil
+	if first {
 		s.dropped = err
+	}
+	s.mu.Unlock()
+	if first && s.failed != nil {
+		s.failed(err)
 	}
 }
 
@@ -86,7 +93,9 @@ func (s *streamRun) changeTracked() bool { return s.job.Incremental && s.job.Str
 func (s *streamRun) start(ctx context.Context) error {
 	ctx = stripeapi.WithRateLimitNotice(ctx, func(resetAt time.Time) {
 		for _, m := range s.crew() {
-			m.rateLimited(resetAt)
+			if m.droppedOut() == nil {
+				m.rateLimited(resetAt)
+			}
 		}
 	})
 	for _, m := range s.crew() {

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,5 +85,136 @@ func TestChildBackfillRidesOnParent(t *testing.T) {
 	a, b := final["invoices"], final["invoice_line_items"]
 	if a.Created == nil || b.Created == nil || *a.Created != *b.Created || !a.Following() || !b.Following() {
 		t.Errorf("final states: invoices %s, invoice_line_items %s; want the same created cursor, both following", a.Marshal(), b.Marshal())
+	}
+}
+
+// childTrouble wraps a Lister: lists of invoice lines fail with a 400 (a
+// child endpoint that will not work), or the read is stopped at the nth
+// request. Parent pages take pageDelay.
+type childTrouble struct {
+	Lister
+	failLines bool
+	stopAt    int64
+	stop      context.CancelFunc
+	pageDelay time.Duration
+
+	requests, lineLists atomic.Int64
+}
+
+func (c *childTrouble) ListPage(ctx context.Context, path string, q url.Values) (stripeapi.Page, error) {
+	if c.requests.Add(1) == c.stopAt {
+		c.stop()
+	}
+	if strings.HasSuffix(path, "/lines") {
+		c.lineLists.Add(1)
+		if c.failLines {
+			return stripeapi.Page{}, &stripeapi.APIError{Status: 400, Message: "lines cannot be listed"}
+		}
+	} else {
+		time.Sleep(c.pageDelay)
+	}
+	return c.Lister.ListPage(ctx, path, q)
+}
+
+func readInvoicesAndLines(ctx context.Context, t *testing.T, d fakestripe.Dataset, client Lister, states map[string]state.Stream) (testbin.Result, error) {
+	t.Helper()
+	invoices, _ := Lookup("invoices")
+	lines, _ := Lookup("invoice_line_items")
+	var out bytes.Buffer
+	r := &Reader{Client: client, Out: protocol.NewWriter(&out), StartDate: d.Start, MaxPages: 4,
+		Now: func() time.Time { return d.End.Add(time.Minute) }}
+	err := r.Read(ctx, []Job{
+		{Stream: invoices, Incremental: true, State: states["invoices"]},
+		{Stream: lines, Incremental: true, State: states["invoice_line_items"]},
+	})
+	r.Out.Flush()
+	return testbin.Result{Messages: testbin.ParseMessages(t, out.Bytes())}, err
+}
+
+func finalStates(res testbin.Result) map[string]state.Stream {
+	final := map[string]state.Stream{}
+	for _, s := range res.States() {
+		var st state.Stream
+		json.Unmarshal(s.Stream.StreamState, &st)
+		final[s.Stream.StreamDescriptor.Name] = st
+	}
+	return final
+}
+
+// TestFailingRiderIsReportedAtOnce: a child stream that fails while riding
+// is reported failed then, not when its parent's backfill ends: stopping
+// the read before that does not hide its error.
+func TestFailingRiderIsReportedAtOnce(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindInvoice: 2000}
+	d.LinesPerInvoice = 2
+	d.BigInvoiceLines = 150 // its lines are listed on their own: they fail
+	_, client := seeded(t, d)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	trouble := &childTrouble{Lister: client, failLines: true, pageDelay: 20 * time.Millisecond}
+	trouble.stopAt = 1 << 62
+	go func() { // the user stops the read soon after the lines fail
+		for trouble.lineLists.Load() == 0 && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+		stop()
+	}()
+	res, err := readInvoicesAndLines(ctx, t, d, trouble, nil)
+	if !errors.Is(err, ErrStreamsFailed) {
+		t.Errorf("Read returned %v, want ErrStreamsFailed", err)
+	}
+	errs := res.Errors()
+	if len(errs) != 1 || errs[0].StreamDescriptor == nil || errs[0].StreamDescriptor.Name != "invoice_line_items" {
+		t.Fatalf("errors %+v: want the failure of invoice_line_items", errs)
+	}
+	if st := res.Statuses()["invoice_line_items"]; st[len(st)-1] != protocol.StreamIncomplete {
+		t.Fatalf("invoice_line_items statuses %v", st)
+	}
+}
+
+// TestStoppedCrewKeepsOneCheckpoint: a read stopped while the children of a
+// page are being fetched leaves the parent and the child at the same
+// checkpoint, so that the next read has them ride together again, and
+// together the two reads get every object.
+func TestStoppedCrewKeepsOneCheckpoint(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindInvoice: 600}
+	d.LinesPerInvoice = 12 // more than an invoice embeds: every invoice's lines are listed
+	fake, client := seeded(t, d)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	trouble := &childTrouble{Lister: client, stopAt: 40, stop: stop}
+	first, _ := readInvoicesAndLines(ctx, t, d, trouble, nil)
+	if trouble.lineLists.Load() == 0 {
+		t.Fatal("no invoice's lines were listed: the read was not stopped amid children")
+	}
+	states := finalStates(first)
+	a, b := states["invoices"], states["invoice_line_items"]
+	if string(a.Marshal()) != string(b.Marshal()) {
+		t.Fatalf("stopped read left invoices at %s and invoice_line_items at %s: want one checkpoint", a.Marshal(), b.Marshal())
+	}
+
+	log := &requestLog{Lister: client}
+	second, err := readInvoicesAndLines(context.Background(), t, d, log, states)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for stream, kind := range map[string]string{"invoices": fakestripe.KindInvoice, "invoice_line_items": fakestripe.KindInvoiceLineItem} {
+		got := map[string]bool{}
+		for _, id := range testbin.IDs(append(first.Records(stream), second.Records(stream)...)) {
+			got[id] = true
+		}
+		if want := len(fake.Objects(kind)); len(got) != want {
+			t.Errorf("%s: the two reads got %d of %d objects", stream, len(got), want)
+		}
+	}
+	seen := map[string]bool{}
+	for _, l := range log.lists {
+		if strings.HasPrefix(l, "/v1/invoices?") && seen[l] {
+			t.Fatalf("the second read listed %s twice: the streams did not ride together", l)
+		}
+		seen[l] = true
 	}
 }
