@@ -26,6 +26,7 @@ type pacer struct {
 	interval time.Duration // current interval; 0: unpaced
 	next     time.Time     // earliest start of the next request
 	slowed   time.Time     // when a 429 last slowed the pace
+	hold     time.Time     // no request starts before: a 429's Retry-After
 }
 
 // Default budgets: Stripe allows about 100 read requests per second with
@@ -78,24 +79,35 @@ func newPacer(rate float64, sleep func(context.Context, time.Duration) error) *p
 	return p
 }
 
-// wait holds a request back until its turn, and reports how long.
+// wait holds a request back until its turn. A request whose turn came
+// during a Retry-After that a 429 announced while it waited takes a new
+// turn after it.
 func (p *pacer) wait(ctx context.Context) error {
-	p.mu.Lock()
-	if p.interval == 0 {
+	for {
+		p.mu.Lock()
+		if p.interval == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		now := p.now()
+		start := p.next
+		if earliest := now.Add(-paceCatchUp); start.Before(earliest) {
+			start = earliest
+		}
+		p.next = start.Add(p.interval)
 		p.mu.Unlock()
-		return nil
+		if d := start.Sub(now); d > 0 {
+			if err := p.sleep(ctx, d); err != nil {
+				return err
+			}
+		}
+		p.mu.Lock()
+		held := p.hold.After(p.now())
+		p.mu.Unlock()
+		if !held {
+			return nil
+		}
 	}
-	now := p.now()
-	start := p.next
-	if earliest := now.Add(-paceCatchUp); start.Before(earliest) {
-		start = earliest
-	}
-	p.next = start.Add(p.interval)
-	p.mu.Unlock()
-	if d := start.Sub(now); d > 0 {
-		return p.sleep(ctx, d)
-	}
-	return nil
 }
 
 // rateLimited slows the pace down after a 429, once per burst. No request
@@ -108,6 +120,9 @@ func (p *pacer) rateLimited(retryAfter time.Duration) {
 	now := p.now()
 	if hold := now.Add(retryAfter); p.next.Before(hold) {
 		p.next = hold
+	}
+	if hold := now.Add(retryAfter); hold.After(p.hold) {
+		p.hold = hold
 	}
 	if p.interval > 0 && now.Sub(p.slowed) < paceBurst {
 		return

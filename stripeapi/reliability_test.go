@@ -416,3 +416,29 @@ func TestClientRidesOutFaults(t *testing.T) {
 	}
 	t.Logf("%d requests, faults %v, %d retries", fake.RequestCount(), injected, len(warnings))
 }
+
+// TestRetryAfterHoldsWaitingRequests: a request already waiting for its
+// turn when a 429 with Retry-After arrives waits for the Retry-After too.
+func TestRetryAfterHoldsWaitingRequests(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	var p *pacer
+	var waited time.Duration
+	first := true
+	p = newPacer(10, func(_ context.Context, d time.Duration) error {
+		if first { // another request gets a 429 while this one sleeps
+			first = false
+			p.rateLimited(2 * time.Second)
+		}
+		waited += d
+		now = now.Add(d)
+		return nil
+	})
+	p.now = func() time.Time { return now }
+	p.next = now.Add(100 * time.Millisecond) // this request's turn is 100 ms away
+	if err := p.wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if waited < 2*time.Second {
+		t.Fatalf("waited %s; want at least the 2s Retry-After that came while it waited", waited)
+	}
+}
