@@ -177,7 +177,7 @@ func sameObject(t *testing.T, stripe, document []byte) bool {
 func requireClean(t *testing.T, c *connector, code int) {
 	t.Helper()
 	if code != 0 {
-		t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+		t.Fatalf("exit %d; stderr:\n%s", code, c.Stderr())
 	}
 	resps := c.responses()
 	if len(resps) == 0 || resps[0].Opened == nil {
@@ -206,7 +206,7 @@ func TestCaptureBackfill(t *testing.T) {
 	f := newFake(t)
 	discovered, code, c := unary(t, f.env, &capture.Request{Discover: &capture.Request_Discover{ConnectorType: pf.CaptureSpec_IMAGE, ConfigJson: config()}})
 	if code != 0 {
-		t.Fatalf("discover: exit %d; stderr:\n%s", code, c.stderr.String())
+		t.Fatalf("discover: exit %d; stderr:\n%s", code, c.Stderr())
 	}
 	var names []string
 	schemas := map[string][]byte{}
@@ -500,7 +500,7 @@ func TestCaptureShards(t *testing.T) {
 		c.send(&capture.Request{Acknowledge: &capture.Request_Acknowledge{Checkpoints: 1}}) // tolerated
 		time.Sleep(200 * time.Millisecond)
 		if code := c.stop(0); code != 0 {
-			t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+			t.Fatalf("exit %d; stderr:\n%s", code, c.Stderr())
 		}
 		if r := c.responses(); len(r) != 1 || r[0].Opened == nil {
 			t.Errorf("an empty shard answered %v", r)
@@ -539,7 +539,7 @@ func TestCaptureFailures(t *testing.T) {
 			if last := logs[len(logs)-1]; last.Level != "error" || !strings.Contains(last.Message, tc.want) {
 				t.Errorf("last log line %+v, want an error saying %q", last, tc.want)
 			}
-			if strings.Contains(c.stderr.String(), "notthekey123") {
+			if strings.Contains(c.Stderr(), "notthekey123") {
 				t.Error("the key appears in the logs")
 			}
 			if r := c.responses(); len(r) > 0 && r[len(r)-1].Captured != nil {
@@ -560,7 +560,7 @@ func TestCaptureStreamFails(t *testing.T) {
 	c := start(t, f.env)
 	c.send(open(spec, 0, 0xffffffff, nil))
 	if code := c.wait(20 * time.Second); code != 1 {
-		t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+		t.Fatalf("exit %d; stderr:\n%s", code, c.Stderr())
 	}
 	resps := c.responses()
 	if len(resps) == 0 || resps[0].Opened == nil || resps[len(resps)-1].Checkpoint == nil {
@@ -570,7 +570,7 @@ func TestCaptureStreamFails(t *testing.T) {
 	if last := logs[len(logs)-1]; last.Level != "error" || !strings.Contains(last.Message, "coupons") {
 		t.Errorf("last log line %+v, want an error naming coupons", last)
 	}
-	if strings.Contains(c.stderr.String(), "customersonly123") {
+	if strings.Contains(c.Stderr(), "customersonly123") {
 		t.Error("the key appears in the logs")
 	}
 }

@@ -4,12 +4,8 @@
 package flow_test
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,79 +21,37 @@ import (
 
 // connector is the binary started the way the runtime starts the image.
 type connector struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stderr lockedBuffer
+	*testbin.Lines
+	t *testing.T
 
 	mu      sync.Mutex
 	resps   []*capture.Response
 	bad     error // the first line that is not a valid response
 	partial bool  // stdout ended inside a line
 	killed  bool
-	notify  chan struct{}
-	done    chan struct{}
 }
 
 // start starts the connector with env (added to a minimal environment)
 // and args; the test's cleanup kills it if it still runs.
 func start(t *testing.T, env []string, args ...string) *connector {
 	t.Helper()
-	c := &connector{t: t, notify: make(chan struct{}, 1), done: make(chan struct{})}
-	c.cmd = exec.Command(testbin.Path(t), args...)
-	c.cmd.Env = append(testbin.BaseEnv(), env...)
-	c.cmd.Stderr = &c.stderr
-	var err error
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go c.read(out)
-	t.Cleanup(func() {
-		select {
-		case <-c.done:
-		default:
-			c.cmd.Process.Kill()
-			<-c.done
+	c := &connector{t: t}
+	c.Lines = testbin.StartLines(t, env, args, true, func(line []byte, whole bool) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !whole {
+			c.partial = true
+			return
+		}
+		resp, err := decodeResponse(line)
+		switch {
+		case err != nil && c.bad == nil:
+			c.bad = fmt.Errorf("stdout line %d: %v: %.300s", len(c.resps)+1, err, line)
+		case err == nil:
+			c.resps = append(c.resps, resp)
 		}
 	})
 	return c
-}
-
-func (c *connector) read(out io.Reader) {
-	r := bufio.NewReaderSize(out, 1<<20)
-	for {
-		line, err := r.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			resp, derr := decodeResponse(line)
-			c.mu.Lock()
-			if derr != nil && c.bad == nil {
-				c.bad = fmt.Errorf("stdout line %d: %v: %.300s", len(c.resps)+1, derr, line)
-			} else if derr == nil {
-				c.resps = append(c.resps, resp)
-			}
-			c.mu.Unlock()
-			select {
-			case c.notify <- struct{}{}:
-			default:
-			}
-		} else if len(line) > 0 {
-			c.mu.Lock()
-			c.partial = true
-			c.mu.Unlock()
-		}
-		if err != nil {
-			break
-		}
-	}
-	c.cmd.Wait()
-	close(c.done)
 }
 
 // send writes one request on stdin.
@@ -107,8 +61,8 @@ func (c *connector) send(req *capture.Request) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if _, err := c.stdin.Write(append(line, '\n')); err != nil {
-		c.t.Fatalf("writing a request: %v; stderr:\n%s", err, c.stderr.String())
+	if _, err := c.Stdin.Write(append(line, '\n')); err != nil {
+		c.t.Fatalf("writing a request: %v; stderr:\n%s", err, c.Stderr())
 	}
 }
 
@@ -122,29 +76,15 @@ func (c *connector) responses() []*capture.Response {
 // waitFor waits until cond holds for the responses so far, at most timeout.
 func (c *connector) waitFor(timeout time.Duration, what string, cond func([]*capture.Response) bool) {
 	c.t.Helper()
-	deadline := time.After(timeout)
-	for {
+	c.WaitFor(timeout, what, func() bool {
 		c.mu.Lock()
 		bad := c.bad
 		c.mu.Unlock()
 		if bad != nil {
 			c.t.Fatal(bad)
 		}
-		if cond(c.responses()) {
-			return
-		}
-		select {
-		case <-c.notify:
-		case <-time.After(50 * time.Millisecond):
-		case <-c.done:
-			if !cond(c.responses()) {
-				c.t.Fatalf("the connector exited before %s; stderr:\n%s", what, c.stderr.String())
-			}
-			return
-		case <-deadline:
-			c.t.Fatalf("no %s within %s; stderr:\n%s", what, timeout, c.stderr.String())
-		}
-	}
+		return cond(c.responses())
+	})
 }
 
 // stop ends the capture the way the runtime does, by closing stdin (or by
@@ -152,9 +92,9 @@ func (c *connector) waitFor(timeout time.Duration, what string, cond func([]*cap
 func (c *connector) stop(sig syscall.Signal) int {
 	c.t.Helper()
 	if sig == 0 {
-		c.stdin.Close()
+		c.Stdin.Close()
 	} else {
-		c.cmd.Process.Signal(sig)
+		c.Cmd.Process.Signal(sig)
 	}
 	return c.wait(10 * time.Second)
 }
@@ -164,37 +104,31 @@ func (c *connector) kill() {
 	c.mu.Lock()
 	c.killed = true
 	c.mu.Unlock()
-	c.cmd.Process.Kill()
-	<-c.done
+	c.Cmd.Process.Kill()
+	<-c.Done()
 }
 
 // wait waits for the exit, at most timeout, and returns the exit code. Every
 // line of stdout must have been a valid response.
 func (c *connector) wait(timeout time.Duration) int {
 	c.t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(timeout):
-		c.cmd.Process.Kill()
-		<-c.done
-		c.t.Fatalf("the connector did not exit within %s; stderr:\n%s", timeout, c.stderr.String())
-	}
+	code := c.Exit(timeout, "the end of the capture")
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.bad != nil {
 		c.t.Fatal(c.bad)
 	}
 	if c.partial && !c.killed {
-		c.t.Fatalf("stdout ends inside a line; stderr:\n%s", c.stderr.String())
+		c.t.Fatalf("stdout ends inside a line; stderr:\n%s", c.Stderr())
 	}
-	return c.cmd.ProcessState.ExitCode()
+	return code
 }
 
 // logs returns stderr's lines, each checked to be a log line Flow reads.
 func (c *connector) logs() []logLine {
 	c.t.Helper()
 	var out []logLine
-	for _, line := range strings.Split(strings.TrimSpace(c.stderr.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(c.Stderr()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -218,31 +152,13 @@ func unary(t *testing.T, env []string, req *capture.Request, args ...string) (*c
 	resps := c.responses()
 	switch {
 	case code == 0 && len(resps) != 1:
-		t.Fatalf("want exactly one response, got %d; stderr:\n%s", len(resps), c.stderr.String())
+		t.Fatalf("want exactly one response, got %d; stderr:\n%s", len(resps), c.Stderr())
 	case code != 0 && len(resps) != 0:
 		t.Fatalf("a failed request answered %d responses", len(resps))
 	case code != 0:
 		return nil, code, c
 	}
 	return resps[0], code, c
-}
-
-// lockedBuffer is a buffer the process writes while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // fake is a seeded fake Stripe and what the connector needs to reach it.

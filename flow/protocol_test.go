@@ -34,7 +34,7 @@ func TestSpec(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			resp, code, c := unary(t, []string{"LOG_LEVEL=warn"}, &capture.Request{Spec: &capture.Request_Spec{ConnectorType: pf.CaptureSpec_IMAGE, ConfigJson: tc.config}}, tc.args...)
 			if code != 0 {
-				t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+				t.Fatalf("exit %d; stderr:\n%s", code, c.Stderr())
 			}
 			s := resp.Spec
 			if s.Protocol != 3032023 {
@@ -73,7 +73,7 @@ func TestDiscover(t *testing.T) {
 	f := newFake(t)
 	resp, code, c := unary(t, f.env, &capture.Request{Discover: &capture.Request_Discover{ConnectorType: pf.CaptureSpec_IMAGE, ConfigJson: config()}})
 	if code != 0 {
-		t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+		t.Fatalf("exit %d; stderr:\n%s", code, c.Stderr())
 	}
 	cat, err := catalog.Discover()
 	if err != nil {
@@ -120,7 +120,7 @@ func TestValidate(t *testing.T) {
 	t.Run("valid", func(t *testing.T) {
 		resp, code, c := unary(t, f.env, validate(config(), "charges", "customers"))
 		if code != 0 {
-			t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+			t.Fatalf("exit %d; stderr:\n%s", code, c.Stderr())
 		}
 		var paths [][]string
 		for _, b := range resp.Validated.Bindings {
@@ -150,7 +150,7 @@ func TestValidate(t *testing.T) {
 			if last.Level != "error" || !strings.Contains(last.Message, tc.want) {
 				t.Errorf("last log line %+v, want an error saying %q", last, tc.want)
 			}
-			if strings.Contains(c.stderr.String(), "wrongwrongwrong") {
+			if strings.Contains(c.Stderr(), "wrongwrongwrong") {
 				t.Error("the key appears in the logs")
 			}
 		})
@@ -162,7 +162,7 @@ func TestApply(t *testing.T) {
 	for range 2 {
 		resp, code, c := unary(t, nil, &capture.Request{Apply: &capture.Request_Apply{Capture: captureSpec(config(), "charges"), Version: "v1"}})
 		if code != 0 {
-			t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+			t.Fatalf("exit %d; stderr:\n%s", code, c.Stderr())
 		}
 		if resp.Applied == nil || resp.Applied.ActionDescription != "" {
 			t.Errorf("applied %+v", resp.Applied)
@@ -177,7 +177,7 @@ func TestSession(t *testing.T) {
 	c.send(&capture.Request{Spec: &capture.Request_Spec{ConnectorType: pf.CaptureSpec_IMAGE, ConfigJson: json.RawMessage("{}")}})
 	c.send(&capture.Request{Apply: &capture.Request_Apply{Capture: captureSpec(config(), "charges"), Version: "v1"}})
 	if code := c.stop(0); code != 0 {
-		t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+		t.Fatalf("exit %d; stderr:\n%s", code, c.Stderr())
 	}
 	if r := c.responses(); len(r) != 2 || r[0].Spec == nil || r[1].Applied == nil {
 		t.Errorf("responses %v", r)
