@@ -60,19 +60,7 @@ func (p *peer) on(t *testing.T) *peer {
 // configJSON is a config for the peer's account with fields overriding it
 // (a nil value removes the field).
 func (p *peer) configJSON(fields map[string]any) []byte {
-	cfg := map[string]any{"account_id": p.accountID, "client_secret": p.key}
-	for k, v := range fields {
-		if v == nil {
-			delete(cfg, k)
-		} else {
-			cfg[k] = v
-		}
-	}
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return raw
+	return testbin.Config(p.accountID, p.key, fields)
 }
 
 func (p *peer) config(fields map[string]any) string {

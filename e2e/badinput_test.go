@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -19,16 +18,7 @@ const badInputKey = "sk_test_BadInputSecret0123456789"
 // cfgJSON is a config for the fake's account with the fields given (nil
 // removes one), as JSON.
 func cfgJSON(fields map[string]any) string {
-	cfg := map[string]any{"account_id": fakestripe.DefaultAccountID, "client_secret": badInputKey}
-	for k, v := range fields {
-		if v == nil {
-			delete(cfg, k)
-		} else {
-			cfg[k] = v
-		}
-	}
-	raw, _ := json.Marshal(cfg)
-	return string(raw)
+	return string(testbin.Config(fakestripe.DefaultAccountID, badInputKey, fields))
 }
 
 // badInput is one input the connector must refuse, or (failure "") accept

@@ -57,12 +57,7 @@ func newEnv(t *testing.T, opts ...fakestripe.Option) *env {
 
 // config writes a config file for the fake's account.
 func (e *env) config(fields map[string]any) string {
-	cfg := map[string]any{"account_id": fakestripe.DefaultAccountID, "client_secret": fakestripe.DefaultKey}
-	for k, v := range fields {
-		cfg[k] = v
-	}
-	raw, _ := json.Marshal(cfg)
-	return testbin.WriteFile(e.t, "config.json", raw)
+	return testbin.WriteFile(e.t, "config.json", testbin.Config(fakestripe.DefaultAccountID, fakestripe.DefaultKey, fields))
 }
 
 func (e *env) run(args ...string) testbin.Result {

@@ -263,7 +263,7 @@ func describe(err error, obj map[string]any) error {
 		return protocol.ConfigErrorf("the config is invalid: %v", err)
 	}
 	var msgs []string
-	for _, leaf := range leaves(verr) {
+	for _, leaf := range Leaves(verr) {
 		field := strings.TrimPrefix(leaf.InstanceLocation, "/")
 		keyword := leaf.KeywordLocation[strings.LastIndex(leaf.KeywordLocation, "/")+1:]
 		switch {
@@ -287,13 +287,15 @@ func describe(err error, obj map[string]any) error {
 	return protocol.ConfigErrorf("the config is invalid: %s", strings.Join(msgs, "; "))
 }
 
-func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
+// Leaves returns the errors at the bottom of a validation error's tree:
+// the specific problems, each with its instance location.
+func Leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
 	if len(e.Causes) == 0 {
 		return []*jsonschema.ValidationError{e}
 	}
 	var out []*jsonschema.ValidationError
 	for _, c := range e.Causes {
-		out = append(out, leaves(c)...)
+		out = append(out, Leaves(c)...)
 	}
 	return out
 }

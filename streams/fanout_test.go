@@ -78,13 +78,6 @@ func readCharges(t *testing.T, d fakestripe.Dataset, client Lister, r *Reader) [
 	return res.Records("charges")
 }
 
-func seeded(t *testing.T, d fakestripe.Dataset) (*fakestripe.Server, Lister) {
-	fake := fakestripe.New()
-	t.Cleanup(fake.Close)
-	fake.Seed(d)
-	return fake, stripeapi.New(stripeapi.Options{APIKey: fakestripe.DefaultKey, BaseURL: fake.URL()})
-}
-
 func requireEachOnce(t *testing.T, fake *fakestripe.Server, records []protocol.Record) {
 	t.Helper()
 	ids := testbin.IDs(records)

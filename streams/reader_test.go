@@ -11,24 +11,21 @@ import (
 	"source-stripe/internal/testbin"
 	"source-stripe/protocol"
 	"source-stripe/state"
-	"source-stripe/stripeapi"
 )
 
 // TestCheckpointInvariant reads a dense stream in many small windows and
 // checks the promise every STATE makes: each object created before the
 // state's cursor has been emitted before that STATE.
 func TestCheckpointInvariant(t *testing.T) {
-	fake := fakestripe.New()
-	defer fake.Close()
 	d := fakestripe.DefaultDataset()
 	d.Counts = map[string]int{fakestripe.KindCharge: 3000}
 	d.SameSecond = 250 // more than two pages in one second
-	fake.Seed(d)
+	fake, client := seeded(t, d)
 
 	var out bytes.Buffer
 	charges, _ := Lookup("charges")
 	r := &Reader{
-		Client:        stripeapi.New(stripeapi.Options{APIKey: fakestripe.DefaultKey, BaseURL: fake.URL()}),
+		Client:        client,
 		Out:           protocol.NewWriter(&out),
 		StartDate:     d.Start,
 		Now:           func() time.Time { return d.End.Add(time.Hour) },
@@ -83,15 +80,13 @@ func TestCheckpointInvariant(t *testing.T) {
 // TestDormantAccountCheckpoints: an account whose last object is old still
 // checkpoints every few thousand objects during its backfill.
 func TestDormantAccountCheckpoints(t *testing.T) {
-	fake := fakestripe.New()
-	defer fake.Close()
 	d := fakestripe.DefaultDataset()
 	d.Counts = map[string]int{fakestripe.KindCharge: 3000}
-	fake.Seed(d)
+	_, client := seeded(t, d)
 	var out bytes.Buffer
 	charges, _ := Lookup("charges")
 	r := &Reader{
-		Client:        stripeapi.New(stripeapi.Options{APIKey: fakestripe.DefaultKey, BaseURL: fake.URL()}),
+		Client:        client,
 		Out:           protocol.NewWriter(&out),
 		StartDate:     d.Start.Add(-365 * 24 * time.Hour),
 		Now:           func() time.Time { return d.End.Add(2 * 365 * 24 * time.Hour) }, // two quiet years

@@ -118,10 +118,11 @@ func (p *pacer) rateLimited(retryAfter time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	if hold := now.Add(retryAfter); p.next.Before(hold) {
+	hold := now.Add(retryAfter)
+	if p.next.Before(hold) {
 		p.next = hold
 	}
-	if hold := now.Add(retryAfter); hold.After(p.hold) {
+	if p.hold.Before(hold) {
 		p.hold = hold
 	}
 	if p.interval > 0 && now.Sub(p.slowed) < paceBurst {

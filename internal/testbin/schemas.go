@@ -10,6 +10,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"source-stripe/protocol"
+	"source-stripe/spec"
 )
 
 // Validator checks records against the json_schema of their stream, as
@@ -59,7 +60,7 @@ func (v Validator) Validate(r protocol.Record) error {
 	}
 	var problems []string
 	if verr, ok := err.(*jsonschema.ValidationError); ok {
-		for _, leaf := range leaves(verr) {
+		for _, leaf := range spec.Leaves(verr) {
 			problems = append(problems, fmt.Sprintf("%s: %s", pointer(leaf.InstanceLocation), leaf.Message))
 		}
 	} else {
@@ -73,17 +74,6 @@ func pointer(p string) string {
 		return "/"
 	}
 	return p
-}
-
-func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
-	if len(e.Causes) == 0 {
-		return []*jsonschema.ValidationError{e}
-	}
-	var out []*jsonschema.ValidationError
-	for _, c := range e.Causes {
-		out = append(out, leaves(c)...)
-	}
-	return out
 }
 
 // IDs returns the id of each record.

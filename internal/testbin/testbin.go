@@ -218,3 +218,21 @@ func WriteFile(t testing.TB, name string, data []byte) string {
 	}
 	return path
 }
+
+// Config is a connector config as JSON: account_id and client_secret, with
+// fields added or replaced (a nil value removes a field).
+func Config(accountID, key string, fields map[string]any) []byte {
+	cfg := map[string]any{"account_id": accountID, "client_secret": key}
+	for k, v := range fields {
+		if v == nil {
+			delete(cfg, k)
+		} else {
+			cfg[k] = v
+		}
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		panic(err) // a test passed a value JSON cannot hold
+	}
+	return raw
+}
