@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"source-stripe/internal/testbin"
 )
 
 // stripeMockModule is the module of the stripe-mock command, at the version
@@ -34,7 +36,7 @@ type stripeMock struct {
 
 	cmd  *exec.Cmd
 	dir  string
-	log  *syncBuffer
+	log  *testbin.LockedBuffer
 	done chan struct{}
 }
 
@@ -183,7 +185,7 @@ func runStripeMock(bin, dir string) (*stripeMock, error) {
 	m := &stripeMock{
 		URL:  "http://127.0.0.1:" + strconv.Itoa(httpPort),
 		dir:  dir,
-		log:  &syncBuffer{},
+		log:  &testbin.LockedBuffer{},
 		done: make(chan struct{}),
 	}
 	m.cmd = exec.Command(bin,
@@ -282,27 +284,3 @@ func (m *stripeMock) exchanges(offset int) []mockExchange {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing and a test
-// reading.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
-}

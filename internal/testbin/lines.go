@@ -18,7 +18,7 @@ type Lines struct {
 	Cmd *exec.Cmd
 	// Stdin is a pipe to the process, when StartLines was asked for one.
 	Stdin  io.WriteCloser
-	stderr lockedBuffer
+	stderr LockedBuffer
 	notify chan struct{}
 	done   chan struct{}
 }
@@ -120,20 +120,27 @@ func (l *Lines) Exit(timeout time.Duration, after string) int {
 	return l.Cmd.ProcessState.ExitCode()
 }
 
-// lockedBuffer is a buffer the process writes while the test reads it.
-type lockedBuffer struct {
+// LockedBuffer is a buffer a process writes while the test reads it.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Len is how many bytes were written.
+func (b *LockedBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
 }
