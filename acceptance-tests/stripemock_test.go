@@ -283,4 +283,3 @@ func (m *stripeMock) exchanges(offset int) []mockExchange {
 	}
 	return out
 }
-
