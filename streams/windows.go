@@ -150,24 +150,32 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 				mu.Unlock()
 				return
 			}
+			mu.Unlock()
+			// A page slot first, then the oldest window queued at that
+			// moment: windows are read oldest first as slots free up, so
+			// the cursor moves steadily. (A worker that took its window
+			// before its slot could hold the oldest one back behind newer
+			// ones for as long as the slots stayed busy.)
+			if err := p.acquire(ctx); err != nil {
+				return // canceled: readWindows returns ctx's error
+			}
+			mu.Lock()
+			if failed != nil || len(queue) == 0 || ctx.Err() != nil {
+				mu.Unlock()
+				p.release()
+				continue
+			}
 			w := queue[0]
 			queue = queue[1:]
 			reading[&w] = true
 			mu.Unlock()
 
-			var rest []window
-			err := p.acquire(ctx)
+			page, rest, err := p.readWindow(ctx, path, base, w, idle)
+			pages.RLock()
 			if err == nil {
-				var page stripeapi.Page
-				page, rest, err = p.readWindow(ctx, path, base, w, idle)
-				pages.RLock()
-				if err == nil {
-					err = emitAll(page, emit)
-				}
-				p.release()
-			} else {
-				pages.RLock()
+				err = emitAll(page, emit)
 			}
+			p.release()
 			mu.Lock()
 			delete(reading, &w)
 			if err != nil {
