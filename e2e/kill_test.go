@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -236,11 +237,20 @@ func TestKillAndResume(t *testing.T) {
 			t.Errorf("run %d: %s", run, msg)
 		}
 		for _, stream := range interruptStreams {
+			var again []string
 			for _, id := range append(append([]string(nil), log.covered[stream]...), log.uncovered[stream]...) {
 				if earlier, ok := coveredIn[stream][id]; ok {
-					t.Errorf("run %d: %s %s again, though a STATE of run %d covered it", run, stream, id, earlier)
+					again = append(again, fmt.Sprintf("%s (covered in run %d)", id, earlier))
 				}
 				union[stream][id] = true
+			}
+			if len(again) > 0 {
+				began := "no state"
+				if st, ok := last[stream]; ok {
+					began = string(st.Stream.StreamState)
+				}
+				t.Errorf("run %d: %s: %d objects again that an earlier STATE covered, the first %s; the run began from %s",
+					run, stream, len(again), again[0], began)
 			}
 			for _, id := range log.covered[stream] {
 				coveredIn[stream][id] = run

@@ -186,7 +186,7 @@ func (f *feed) pass(ctx context.Context, members []*streamRun, fail func(*stream
 		}
 		return nil
 	}
-	if _, err := f.pager.readWindows(ctx, "/v1/events", query, []window{{lo: lo, hi: hi}}, dispatch, done); err != nil {
+	if _, err := f.pager.readWindows(ctx, "/v1/events", query, []window{{lo: lo, hi: hi}}, hi, dispatch, done); err != nil {
 		for _, m := range members {
 			m.pending = m.pending[:0]
 		}

@@ -175,9 +175,9 @@ const (
 // backlog an interrupted read saved, and records its progress as mode says.
 // When it stops early, the backlog it leaves is saved for the final STATE.
 func (s *streamRun) readRange(ctx context.Context, path string, base url.Values, lo, hi int64, emit func([]byte) error, mode checkpoints) error {
-	queue := []window{{lo: lo, hi: hi}}
+	queue, end := []window{{lo: lo, hi: hi}}, hi
 	if mode != noCheckpoints {
-		queue = s.plan(lo, hi)
+		queue, end = s.plan(lo, hi)
 	}
 	// The stream's riders read the same windows: their progress is its.
 	move := func(c int64, backlog []window, checkpoint bool) error {
@@ -187,7 +187,7 @@ func (s *streamRun) readRange(ctx context.Context, path string, base url.Values,
 				m.mu.Unlock()
 				continue
 			}
-			m.moveLocked(c, hi, backlog)
+			m.moveLocked(c, end, backlog)
 			var err error
 			if checkpoint {
 				err = m.checkpointLocked()
@@ -205,31 +205,37 @@ func (s *streamRun) readRange(ctx context.Context, path string, base url.Values,
 		}
 		return move(c, backlog, mode == withCheckpoints)
 	}
-	backlog, err := s.pager.readWindows(ctx, path, base, queue, emit, progress)
+	backlog, err := s.pager.readWindows(ctx, path, base, queue, end, emit, progress)
 	if err != nil && mode != noCheckpoints {
-		_ = move(lowestLo(backlog, hi), backlog, false) // the final STATE follows
+		_ = move(lowestLo(backlog, end), backlog, false) // the final STATE follows
 	}
 	return err
 }
 
 // plan returns the windows to read for [lo, hi): a saved backlog, what lies
-// past it, and what lies below it down to lo (a lookback).
-func (s *streamRun) plan(lo, hi int64) []window {
+// past it, and what lies below it down to lo (a lookback); and where the
+// range they are left of ends: hi, or the backlog's upto when that is later.
+// (A read resumed within the second its backlog was saved, or on a clock
+// behind the last one, must still claim all the backlog claimed: its
+// checkpoints would otherwise give up ground, and the next read would list
+// again what was read.)
+func (s *streamRun) plan(lo, hi int64) ([]window, int64) {
 	b := s.backlog
 	if b == nil {
-		return []window{{lo: lo, hi: hi}}
+		return []window{{lo: lo, hi: hi}}, hi
 	}
 	var queue []window
 	for _, w := range b.Windows {
 		queue = append(queue, window{lo: w.Lo, hi: w.Hi, after: w.After})
 	}
+	end := max(hi, b.Upto)
 	if b.Upto < hi {
 		queue = append(queue, window{lo: b.Upto, hi: hi})
 	}
-	if first := lowestLo(queue, hi); lo < first {
+	if first := lowestLo(queue, end); lo < first {
 		queue = append(queue, window{lo: lo, hi: first})
 	}
-	return queue
+	return queue, end
 }
 
 // moveLocked records that everything below c, and above it all but backlog

@@ -67,11 +67,13 @@ type window struct {
 
 // readWindows reads every object of the list at path in the windows of
 // queue and passes it to emit, from up to p.workers goroutines at once (emit
-// must be safe for that). progress(c, backlog) runs each time the lowest
-// created not yet fully read rises to c: every object created below c has
-// been emitted, and above it everything but the backlog windows. Windows
-// finish out of order, so c alone is the only promise a checkpoint may make
-// without the backlog. progress is never called concurrently.
+// must be safe for that). The windows are what is left to read of a range
+// ending at end. progress(c, backlog) runs each time the lowest created not
+// yet fully read rises to c: every object created below c has been emitted,
+// and above it, up to end, everything but the backlog windows. c reaches
+// end when nothing is left. Windows finish out of order, so c alone is the
+// only promise a checkpoint may make without the backlog. progress is never
+// called concurrently.
 //
 // When reading stops early (an error, or ctx canceled), readWindows returns
 // the backlog: exactly what was not emitted, since a page is emitted whole
@@ -84,17 +86,13 @@ type window struct {
 // is split into windows read in parallel, a smaller one is paged through
 // with starting_after, unless page slots are free: then it is split for
 // them.
-func (p *pager) readWindows(ctx context.Context, path string, base url.Values, queue []window, emit func([]byte) error, progress func(int64, []window) error) ([]window, error) {
+func (p *pager) readWindows(ctx context.Context, path string, base url.Values, queue []window, end int64, emit func([]byte) error, progress func(int64, []window) error) ([]window, error) {
 	queue = slices.DeleteFunc(queue, func(w window) bool { return w.lo >= w.hi })
 	if len(queue) == 0 {
 		return nil, nil
 	}
 	queue = p.opened(queue)
 	slices.SortFunc(queue, func(a, b window) int { return cmp.Compare(a.lo, b.lo) })
-	hi := queue[0].hi
-	for _, w := range queue {
-		hi = max(hi, w.hi)
-	}
 	var (
 		mu      sync.Mutex
 		wake    = sync.NewCond(&mu)
@@ -117,7 +115,7 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 	}
 	// lowest is the cursor: the lo of the oldest window not fully read.
 	lowest := func() int64 {
-		c := hi
+		c := end
 		if len(queue) > 0 {
 			c = queue[0].lo
 		}
