@@ -288,14 +288,32 @@ func (p *pager) freeSlots() int {
 
 // readWindow reads one page of w and returns it with what of w is left to
 // read: nothing, w itself after the page's last object, or w split.
-func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w window, idle func() int) (stripeapi.Page, []window, error) {
+func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w window, idle func() int) (page stripeapi.Page, rest []window, err error) {
 	query := listQuery(base)
 	query.Set("created[gte]", strconv.FormatInt(w.lo, 10))
 	query.Set("created[lt]", strconv.FormatInt(w.hi, 10))
 	if w.after != "" {
 		query.Set("starting_after", w.after)
 	}
-	page, err := p.page(ctx, path, query)
+	page, err = p.page(ctx, path, query)
+	if w.after != "" && stripeapi.AnchorGone(err) {
+		// The object w continues after was deleted since: list w from
+		// its top again. The previous page's objects of w's last second
+		// (its boundary) come again: they are dropped from the page once
+		// it has served to split and continue, not taken for a broken
+		// list. (A window resumed from a state has no boundary: those
+		// objects are emitted twice.)
+		query.Del("starting_after")
+		if page, err = p.page(ctx, path, query); err == nil && len(w.boundary) > 0 {
+			emitted := w.boundary
+			w.boundary = nil
+			defer func() {
+				page.Data = slices.DeleteFunc(slices.Clone(page.Data), func(raw json.RawMessage) bool {
+					return slices.Contains(emitted, jsonscan.String(raw, "id"))
+				})
+			}()
+		}
+	}
 	if err != nil {
 		return page, nil, err
 	}
@@ -335,7 +353,7 @@ func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w 
 	}
 	// The page holds every object created after oldest; the rest of w is
 	// the objects of oldest's second after it, and every older one.
-	rest := window{lo: w.lo, hi: oldest.Created + 1, after: oldest.ID, boundary: boundaryIDs(page, oldest.Created)}
+	next := window{lo: w.lo, hi: oldest.Created + 1, after: oldest.ID, boundary: boundaryIDs(page, oldest.Created)}
 	span := newest.Created - oldest.Created + 1 // seconds holding the page's objects
 	estimate := int64(len(page.Data)) * (oldest.Created - w.lo) / span
 	parts := min(maxSplit, estimate/max(1, p.windowRecords))
@@ -345,13 +363,13 @@ func (p *pager) readWindow(ctx context.Context, path string, base url.Values, w 
 		parts = max(parts, min(n+1, estimate/(minPartPages*pageLimit)))
 	}
 	if parts <= 1 || oldest.Created-w.lo < 2 {
-		return page, []window{rest}, nil
+		return page, []window{next}, nil
 	}
 	// Split [w.lo, oldest) into parts of equal width; the newest part also
 	// takes oldest's second, after the page's last object.
 	split := splitEven(w.lo, oldest.Created, parts)
 	last := &split[len(split)-1]
-	last.hi, last.after, last.boundary = rest.hi, rest.after, rest.boundary
+	last.hi, last.after, last.boundary = next.hi, next.after, next.boundary
 	return page, split, nil
 }
 
@@ -372,19 +390,36 @@ func boundaryIDs(page stripeapi.Page, second int64) []string {
 // can be followed: has_more is never on an empty page, and a page never
 // repeats the object it starts after.)
 func (p *pager) paginate(ctx context.Context, path string, query url.Values, emit func([]byte) error) error {
+	var emitted []string // the last page's ids, in list order
 	for {
 		page, err := p.page(ctx, path, query)
+		for stripeapi.AnchorGone(err) && query.Get("starting_after") != "" {
+			// The object to start after was deleted since: start after
+			// the one before it on the last page (nothing between them is
+			// left), or, when the whole page is gone, from the top again,
+			// which emits the earlier pages twice.
+			if i := slices.Index(emitted, query.Get("starting_after")); i > 0 {
+				query.Set("starting_after", emitted[i-1])
+			} else {
+				query.Del("starting_after")
+			}
+			page, err = p.page(ctx, path, query)
+		}
 		if err != nil {
 			return err
 		}
 		if err := emitAll(page, emit); err != nil || !page.HasMore {
 			return err
 		}
-		last, err := objectRef(page.Data[len(page.Data)-1])
-		if err != nil {
-			return err
+		emitted = emitted[:0]
+		for _, raw := range page.Data {
+			r, err := objectRef(raw)
+			if err != nil {
+				return err
+			}
+			emitted = append(emitted, r.ID)
 		}
-		query.Set("starting_after", last.ID)
+		query.Set("starting_after", emitted[len(emitted)-1])
 	}
 }
 

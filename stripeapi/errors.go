@@ -21,6 +21,7 @@ type APIError struct {
 	Status    int // 0 when no HTTP response arrived
 	Type      string
 	Code      string
+	Param     string // the request parameter Stripe blames, if any
 	Message   string
 	RequestID string
 	// Attempts is set when the request was retryable but retries ran out.
@@ -81,7 +82,7 @@ func (c *Client) newAPIError(path string, status int, header http.Header, err er
 	}
 	var serr *stripe.Error
 	if errors.As(err, &serr) {
-		e.Type, e.Code, e.Message = string(serr.Type), string(serr.Code), c.redact(clip(serr.Msg))
+		e.Type, e.Code, e.Param, e.Message = string(serr.Type), string(serr.Code), serr.Param, c.redact(clip(serr.Msg))
 		if serr.HTTPStatusCode != 0 {
 			e.Status = serr.HTTPStatusCode
 		}
@@ -125,6 +126,14 @@ func clip(s string) string {
 		cut--
 	}
 	return s[:cut] + "..."
+}
+
+// AnchorGone reports whether a list request failed because the object its
+// starting_after names no longer exists: Stripe answers resource_missing
+// when that object was deleted between two pages.
+func AnchorGone(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Code == "resource_missing" && e.Param == "starting_after"
 }
 
 // StatusOf returns the HTTP status of a failed request, or 0.
