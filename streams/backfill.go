@@ -66,7 +66,7 @@ func (s *streamRun) prepareBackfill(now time.Time) {
 // created cursor checkpoints every window. For a child stream the windows
 // are its parents', and the cursor says whose children have been emitted.
 func (s *streamRun) readCreatedTracked(ctx context.Context) error {
-	lo := s.StartDate.Unix()
+	lo := s.startUnix()
 	if s.cursor != nil {
 		lo = max(lo, *s.cursor)
 	}
@@ -78,7 +78,7 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 	if len(s.riders) > 0 {
 		emit = s.withRiders(ctx, emit)
 	}
-	return s.readRange(ctx, st.Path, params(st.Params), lo, s.until, emit, withCheckpoints)
+	return s.readRange(ctx, st.Path, params(st.Params), lo, s.until, 0, emit, withCheckpoints)
 }
 
 // withRiders returns emit, which also hands each parent to the riders. A
@@ -130,7 +130,7 @@ func (s *streamRun) readChildren(ctx context.Context, lo, hi int64, mode checkpo
 		return err
 	}
 	parent, _ := Lookup(s.job.Stream.Parent)
-	return s.readRange(ctx, parent.Path, params(parent.Params), lo, hi, onParent, mode)
+	return s.readRange(ctx, parent.Path, params(parent.Params), lo, hi, 0, onParent, mode)
 }
 
 // childrenOfParent returns what a child stream does with each parent

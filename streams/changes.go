@@ -210,15 +210,22 @@ func (f *feed) pass(ctx context.Context, members []*streamRun, fail func(*stream
 }
 
 // listNew reads the objects created since the created cursor, for streams
-// whose objects are born without an event.
+// whose objects are born without an event. A run's first pass lists again
+// listingDelay below the cursor, as readCreated does: an object listed a
+// little after its created time may have been missed at the top of the
+// backfill or of the last run, and no event brings it.
 func (s *streamRun) listNew(ctx context.Context) error {
 	st := s.job.Stream
 	if !st.ListNew {
 		return nil
 	}
-	lo, hi := s.StartDate.Unix(), s.Now().Unix()
+	lo, hi := s.startUnix(), s.Now().Unix()
 	if s.cursor != nil {
-		lo = max(lo, *s.cursor)
+		overlap := int64(0)
+		if !s.relisted {
+			overlap, s.relisted = listingDelay, true
+		}
+		lo = max(lo, *s.cursor-overlap)
 	}
 	// The cursor moves without a STATE of its own: the events that follow
 	// in this pass checkpoint it.
@@ -226,7 +233,7 @@ func (s *streamRun) listNew(ctx context.Context) error {
 		return s.readChildren(ctx, lo, hi, quietly)
 	}
 	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
-	return s.readRange(ctx, st.Path, params(st.Params), lo, hi, emit, quietly)
+	return s.readRange(ctx, st.Path, params(st.Params), lo, hi, 0, emit, quietly)
 }
 
 // wants reports whether ev is a change this stream has not applied yet.

@@ -92,6 +92,11 @@ var ErrStreamsFailed = errors.New("some streams failed")
 // covering the records it emitted.
 var ErrInterrupted = errors.New("the read was interrupted before every stream finished; the next sync resumes from the last checkpoint")
 
+// startUnix is the oldest created time read, in epoch seconds: StartDate,
+// or 1970 for an earlier one (Stripe holds nothing older, and a state's
+// cursor is never negative).
+func (r *Reader) startUnix() int64 { return max(0, r.StartDate.Unix()) }
+
 // Read reads every job, several streams at a time, then (for change-tracked
 // streams) the changes since their cursors; with Follow it keeps reading
 // changes until ctx is canceled, which is then the normal way to stop. A

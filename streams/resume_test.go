@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/url"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"source-stripe/internal/testbin"
 	"source-stripe/protocol"
 	"source-stripe/state"
+	"source-stripe/stripeapi"
 )
 
 // claims reports whether st promises that the object created at c has been
@@ -123,5 +127,156 @@ func TestResumedBacklogKeepsItsGround(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// gate wraps a Lister: a request for a held range waits while the others
+// are read, then stops the read (as SIGTERM would); hide drops objects not
+// listable yet (Stripe lists an object a little after its created time).
+type gate struct {
+	Lister
+	held func(lo, hi int64) bool
+	hide func(created int64) bool
+	stop context.CancelFunc
+}
+
+func (g *gate) ListPage(ctx context.Context, path string, q url.Values) (stripeapi.Page, error) {
+	lo, _ := strconv.ParseInt(q.Get("created[gte]"), 10, 64)
+	hi, _ := strconv.ParseInt(q.Get("created[lt]"), 10, 64)
+	if g.held != nil && g.held(lo, hi) {
+		time.Sleep(300 * time.Millisecond)
+		g.stop()
+		return stripeapi.Page{}, ctx.Err()
+	}
+	page, err := g.Lister.ListPage(ctx, path, q)
+	if g.hide != nil {
+		page.Data = slices.DeleteFunc(page.Data, func(raw json.RawMessage) bool { r, _ := objectRef(raw); return g.hide(r.Created) })
+	}
+	return page, err
+}
+
+// read reads one stream incrementally from saved, with 8 pages in flight.
+func read(t *testing.T, ctx context.Context, client Lister, stream string, start, now time.Time, lookback time.Duration, saved state.Stream) (testbin.Result, error) {
+	st, _ := Lookup(stream)
+	var out bytes.Buffer
+	r := &Reader{Client: client, Out: protocol.NewWriter(&out), StartDate: start, Lookback: lookback, MaxPages: 8, Now: func() time.Time { return now }}
+	err := r.Read(ctx, []Job{{Stream: st, Incremental: true, State: saved}})
+	r.Out.Flush()
+	return testbin.Result{Messages: testbin.ParseMessages(t, out.Bytes())}, err
+}
+
+// TestLookbackKeepsTheBacklogsGround resumes a stream without events from a
+// backlog with a lookback, and stops it once only the lookback is left to
+// read. Its final STATE still promises what the saved one did. (Once, the
+// cursor stayed below the lookback's end and the backlog was dropped: the
+// STATE gave up everything above the saved cursor.)
+func TestLookbackKeepsTheBacklogsGround(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindBalanceTransaction: 300}
+	fake, client := seeded(t, d)
+	day := int64(86400)
+	c := d.Start.Unix() + 10*day
+	saved := state.Stream{Created: &c, Backlog: &state.Backlog{Upto: d.End.Unix(), Windows: []state.Window{{Lo: c, Hi: c + day}}}}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	g := &gate{Lister: client, stop: stop, held: func(lo, hi int64) bool { return hi <= c }} // the lookback
+	res, _ := read(t, ctx, g, "balance_transactions", d.Start, d.End.Add(time.Hour), 5*24*time.Hour, saved)
+	final := finalStates(res)["balance_transactions"]
+	for _, raw := range fake.Objects(fakestripe.KindBalanceTransaction) {
+		if r, _ := objectRef(raw); claims(saved, r.Created) && !claims(final, r.Created) {
+			t.Fatalf("final STATE %s gives up %s (created %d)", final.Marshal(), r.ID, r.Created)
+		}
+	}
+}
+
+// TestBacklogTopIsReadAgainForLateObjects: an object created 5 s before a
+// read began is not listable yet during it, and the read is stopped with a
+// backlog. The next read lists again the last seconds below the backlog's
+// upto, as it does below a cursor, and emits it.
+func TestBacklogTopIsReadAgainForLateObjects(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	fake, client := seeded(t, d)
+	now := d.End.Add(time.Hour)
+	late := fake.Create(fakestripe.KindBalanceTransaction, now.Add(-5*time.Second), nil)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	g := &gate{Lister: client, stop: stop, held: func(lo, hi int64) bool { return lo == d.Start.Unix() },
+		hide: func(c int64) bool { return c >= now.Unix()-10 }}
+	first, _ := read(t, ctx, g, "balance_transactions", d.Start, now, 0, state.Stream{})
+	saved := finalStates(first)["balance_transactions"]
+	second, _ := read(t, context.Background(), client, "balance_transactions", d.Start, now.Add(time.Hour), 0, saved)
+	if !slices.Contains(testbin.IDs(append(first.Records("balance_transactions"), second.Records("balance_transactions")...)), late) {
+		t.Fatalf("%s never emitted; the first read's STATE %s promised it", late, saved.Marshal())
+	}
+}
+
+// TestStartDateBefore1970: a start_date before 1970 reads from 1970; a STATE
+// of a read stopped at once is one the next read accepts (no negative
+// cursor).
+func TestStartDateBefore1970(t *testing.T) {
+	_, client := seeded(t, fakestripe.DefaultDataset())
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	start := time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC)
+	g := &gate{Lister: client, stop: stop, held: func(lo, hi int64) bool { return lo == start.Unix() }}
+	res, _ := read(t, ctx, g, "balance_transactions", start, fakestripe.DefaultEnd, 0, state.Stream{})
+	for _, m := range res.States() {
+		raw, _ := json.Marshal(m)
+		if _, err := state.Parse(raw); err != nil {
+			t.Fatalf("a STATE the next run refuses: %v", err)
+		}
+	}
+}
+
+// TestBacklogAfterDeletedObject resumes a window saved to continue after a
+// customer that was deleted since. Stripe answers resource_missing to
+// starting_after; the window is listed from its top again instead of
+// failing on every run.
+func TestBacklogAfterDeletedObject(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindCustomer: 300}
+	fake, client := seeded(t, d)
+	x, _ := objectRef(fake.Objects(fakestripe.KindCustomer)[150])
+	now := d.End.Add(time.Hour)
+	c := d.Start.Unix()
+	saved := state.Stream{Created: &c, Events: &state.Events{Since: now.Unix() - 600},
+		Backlog: &state.Backlog{Upto: now.Unix(), Windows: []state.Window{{Lo: c, Hi: x.Created + 1, After: x.ID}}}}
+	fake.Delete(fakestripe.KindCustomer, x.ID, now.Add(-time.Minute))
+	var err error
+	for range 3 { // the platform retries
+		var res testbin.Result
+		res, err = read(t, context.Background(), client, "customers", d.Start, now, 0, saved)
+		saved = finalStates(res)["customers"]
+	}
+	if err != nil {
+		t.Fatalf("third read: %v; state left: %s", err, saved.Marshal())
+	}
+}
+
+// TestLateCheckoutSessionIsListedAgain: checkout sessions are born without
+// an event, so a session listable only after the backfill's end would wait
+// for its completion (up to a day) unless the next run lists the last
+// seconds below the cursor again.
+func TestLateCheckoutSessionIsListedAgain(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindCheckoutSession: 20}
+	fake, client := seeded(t, d)
+	now := d.End.Add(time.Hour)
+	late := fake.Create(fakestripe.KindCheckoutSession, now.Add(-5*time.Second), nil)
+	g := &gate{Lister: client, hide: func(c int64) bool { return c >= now.Unix()-10 }}
+	first, err := read(t, context.Background(), g, "checkout_sessions", d.Start, now, 0, state.Stream{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := finalStates(first)["checkout_sessions"]
+	second, err := read(t, context.Background(), client, "checkout_sessions", d.Start, now.Add(time.Minute), 0, saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(testbin.IDs(first.Records("checkout_sessions")), late) {
+		t.Fatalf("%s was hidden from the first read, yet emitted", late)
+	}
+	if !slices.Contains(testbin.IDs(second.Records("checkout_sessions")), late) {
+		t.Fatalf("%s never emitted; the first read's STATE %s promised it", late, saved.Marshal())
 	}
 }

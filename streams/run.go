@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +39,8 @@ type streamRun struct {
 	sinceState  int64     // records emitted since the last STATE
 
 	pending []event // events read for this stream, not yet applied
+	// relisted: listNew has listed again below the cursor this run.
+	relisted bool
 
 	// riders are child streams whose backfill rides on this stream's: the
 	// pages of parents read for this stream also give them their parents
@@ -108,7 +111,7 @@ func (s *streamRun) start(ctx context.Context) error {
 	case s.changeTracked():
 		return s.backfill(ctx)
 	case s.job.Stream.Parent != "":
-		return s.readChildren(ctx, s.StartDate.Unix(), s.until, noCheckpoints)
+		return s.readChildren(ctx, s.startUnix(), s.until, noCheckpoints)
 	default:
 		return s.readCreated(ctx, s.until, listingDelay)
 	}
@@ -173,11 +176,13 @@ const (
 
 // readRange reads the stream's created windows in [lo, hi), resuming the
 // backlog an interrupted read saved, and records its progress as mode says.
-// When it stops early, the backlog it leaves is saved for the final STATE.
-func (s *streamRun) readRange(ctx context.Context, path string, base url.Values, lo, hi int64, emit func([]byte) error, mode checkpoints) error {
+// relist is how far below the backlog's upto to list again, as the caller
+// does below the cursor (objects become listable a little late). When it
+// stops early, the backlog it leaves is saved for the final STATE.
+func (s *streamRun) readRange(ctx context.Context, path string, base url.Values, lo, hi, relist int64, emit func([]byte) error, mode checkpoints) error {
 	queue, end := []window{{lo: lo, hi: hi}}, hi
 	if mode != noCheckpoints {
-		queue, end = s.plan(lo, hi)
+		queue, end = s.plan(lo, hi, relist)
 	}
 	// The stream's riders read the same windows: their progress is its.
 	move := func(c int64, backlog []window, checkpoint bool) error {
@@ -213,24 +218,27 @@ func (s *streamRun) readRange(ctx context.Context, path string, base url.Values,
 }
 
 // plan returns the windows to read for [lo, hi): a saved backlog, what lies
-// past it, and what lies below it down to lo (a lookback); and where the
+// past it (from relist below its upto), and what lies below it down to lo
+// (a lookback); and where the
 // range they are left of ends: hi, or the backlog's upto when that is later.
 // (A read resumed within the second its backlog was saved, or on a clock
 // behind the last one, must still claim all the backlog claimed: its
 // checkpoints would otherwise give up ground, and the next read would list
 // again what was read.)
-func (s *streamRun) plan(lo, hi int64) ([]window, int64) {
+func (s *streamRun) plan(lo, hi, relist int64) ([]window, int64) {
 	b := s.backlog
 	if b == nil {
 		return []window{{lo: lo, hi: hi}}, hi
 	}
 	var queue []window
+	top := b.Upto - relist // (above the windows: they are read anyway)
 	for _, w := range b.Windows {
 		queue = append(queue, window{lo: w.Lo, hi: w.Hi, after: w.After})
+		top = max(top, w.Hi)
 	}
 	end := max(hi, b.Upto)
-	if b.Upto < hi {
-		queue = append(queue, window{lo: b.Upto, hi: hi})
+	if top < hi {
+		queue = append(queue, window{lo: top, hi: hi})
 	}
 	if first := lowestLo(queue, end); lo < first {
 		queue = append(queue, window{lo: lo, hi: first})
@@ -240,20 +248,23 @@ func (s *streamRun) plan(lo, hi int64) ([]window, int64) {
 
 // moveLocked records that everything below c, and above it all but backlog
 // up to upto, has been emitted. The cursor never moves back: a lookback
-// re-reads below it.
+// re-reads below it, and its windows promise nothing. Above the cursor, it
+// moves up to the first window left to read, or to upto: a lookback that
+// finishes last must not give up what the windows above it read.
 func (s *streamRun) moveLocked(c, upto int64, backlog []window) {
 	if s.cursor == nil || c > *s.cursor {
 		s.cursor = &c
 	}
+	left := slices.DeleteFunc(slices.Clone(backlog), func(w window) bool { return w.hi <= *s.cursor })
+	if next := lowestLo(left, upto); next > *s.cursor {
+		s.cursor = &next
+	}
 	s.backlog = nil
-	for _, w := range backlog {
-		if w.hi <= *s.cursor {
-			continue // below the cursor: a lookback window, already covered
+	if len(left) > 0 {
+		s.backlog = &state.Backlog{Upto: upto}
+		for _, w := range left {
+			s.backlog.Windows = append(s.backlog.Windows, state.Window{Lo: w.lo, Hi: w.hi, After: w.after})
 		}
-		if s.backlog == nil {
-			s.backlog = &state.Backlog{Upto: upto}
-		}
-		s.backlog.Windows = append(s.backlog.Windows, state.Window{Lo: w.lo, Hi: w.hi, After: w.after})
 	}
 }
 
@@ -330,13 +341,13 @@ func (s *streamRun) fail(ctx context.Context, err error) *protocol.Error {
 // readCreated reads a top-level stream over created windows up to hi. In
 // incremental mode it starts at the saved cursor minus the lookback window.
 func (s *streamRun) readCreated(ctx context.Context, hi int64, overlap int64) error {
-	lo := s.StartDate.Unix()
+	lo := s.startUnix()
 	if s.cursor != nil {
 		lo = max(lo, *s.cursor-max(int64(s.lookback/time.Second), overlap))
 	}
 	st := s.job.Stream
 	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
-	return s.readRange(ctx, st.Path, params(st.Params), lo, hi, emit, withCheckpoints)
+	return s.readRange(ctx, st.Path, params(st.Params), lo, hi, overlap, emit, withCheckpoints)
 }
 
 // listingDelay: objects become listable a little after their created
