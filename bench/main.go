@@ -42,6 +42,7 @@ func main() {
 	lines := flag.Int("lines", 3, "lines per invoice")
 	subscriptions := flag.Int("subscriptions", 10_000, "subscriptions")
 	items := flag.Int("items", 2, "items per subscription")
+	bankAccounts := flag.Int("bank-accounts", 0, "bank accounts per customer (read by the bank_accounts stream, one request per customer)")
 	streams := flag.String("streams", "charges,customers,invoices,invoice_line_items,subscriptions,subscription_items", "streams to read")
 	bin := flag.String("bin", "", "connector binary (default: build it)")
 	timeline := flag.Bool("timeline", false, "print the requests answered in each second of the read")
@@ -98,7 +99,7 @@ func main() {
 			fakestripe.KindCharge: *charges, fakestripe.KindCustomer: *customers,
 			fakestripe.KindInvoice: *invoices, fakestripe.KindSubscription: *subscriptions,
 		},
-		LinesPerInvoice: *lines, ItemsPerSubscription: *items, PerSecond: 3, Seed: 1,
+		LinesPerInvoice: *lines, ItemsPerSubscription: *items, BankAccountsPerCustomer: *bankAccounts, PerSecond: 3, Seed: 1,
 	})
 	fmt.Fprintf(os.Stderr, "bench: seeded the fake in %s; reading %s\n", time.Since(seeding).Round(time.Millisecond), *streams)
 
