@@ -3,10 +3,13 @@ package streams
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,5 +139,92 @@ func TestIdleSlotsSplitAWindow(t *testing.T) {
 	requireEachOnce(t, fake, readCharges(t, d, spy, &Reader{StartDate: d.Start, MaxPages: 1}))
 	if spy.most != 1 || spy.total > 11 {
 		t.Errorf("with one slot: %d in flight, %d requests; want 1 and at most 11 for 1,000 charges", spy.most, spy.total)
+	}
+}
+
+// TestChildrenOfAPageSideBySide: the bank accounts of a page of 100
+// customers are listed side by side on the free page slots, never on more
+// than there are; each is emitted once.
+func TestChildrenOfAPageSideBySide(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Start = d.End.Add(-12 * time.Hour) // one window, one page of parents
+	d.Counts = map[string]int{fakestripe.KindCustomer: 100}
+	d.BankAccountsPerCustomer, d.BalanceTransactionsPerCustomer, d.BigCustomerBalanceTransactions = 1, 0, 0
+	fake, client := seeded(t, d)
+	spy := &inFlight{Lister: client, delay: 20 * time.Millisecond}
+	accounts, _ := Lookup("bank_accounts")
+	var out bytes.Buffer
+	r := &Reader{Client: spy, Out: protocol.NewWriter(&out), StartDate: d.Start, MaxPages: 8,
+		Now: func() time.Time { return d.End.Add(time.Minute) }}
+	if err := r.Read(context.Background(), []Job{{Stream: accounts, Incremental: true}}); err != nil {
+		t.Fatal(err)
+	}
+	r.Out.Flush()
+	if spy.most < 6 || spy.most > 8 {
+		t.Errorf("%d requests in flight at most, want 6 to 8 (the page slots)", spy.most)
+	}
+	got := testbin.IDs(testbin.Result{Messages: testbin.ParseMessages(t, out.Bytes())}.Records("bank_accounts"))
+	slices.Sort(got)
+	want := fake.IDs(fakestripe.KindBankAccount)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%d bank accounts emitted, the fake holds %d", len(got), len(want))
+	}
+}
+
+// failingChildren wraps a Lister: lists of bank accounts fail with a 400
+// from the nth on; every request takes delay.
+type failingChildren struct {
+	Lister
+	from  int64
+	delay time.Duration
+	lists atomic.Int64
+}
+
+func (f *failingChildren) ListPage(ctx context.Context, path string, q url.Values) (stripeapi.Page, error) {
+	time.Sleep(f.delay)
+	if strings.HasSuffix(path, "/bank_accounts") && f.lists.Add(1) >= f.from {
+		return stripeapi.Page{}, &stripeapi.APIError{Status: 400, Message: "bank accounts cannot be listed"}
+	}
+	return f.Lister.ListPage(ctx, path, q)
+}
+
+// TestDroppedRiderWritesNoMore: bank accounts ride on customers and their
+// lists start failing while many are in flight. The stream ends INCOMPLETE
+// and no record of it follows that; customers complete in full.
+func TestDroppedRiderWritesNoMore(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindCustomer: 1000}
+	d.BankAccountsPerCustomer, d.BalanceTransactionsPerCustomer, d.BigCustomerBalanceTransactions = 1, 0, 0
+	fake, client := seeded(t, d)
+	customers, _ := Lookup("customers")
+	accounts, _ := Lookup("bank_accounts")
+	var out bytes.Buffer
+	r := &Reader{Client: &failingChildren{Lister: client, from: 60, delay: 2 * time.Millisecond}, Out: protocol.NewWriter(&out),
+		StartDate: d.Start, MaxPages: 16, Now: func() time.Time { return d.End.Add(time.Minute) }}
+	err := r.Read(context.Background(), []Job{{Stream: customers, Incremental: true}, {Stream: accounts, Incremental: true}})
+	if !errors.Is(err, ErrStreamsFailed) {
+		t.Fatalf("Read returned %v, want ErrStreamsFailed", err)
+	}
+	r.Out.Flush()
+	res := testbin.Result{Messages: testbin.ParseMessages(t, out.Bytes())}
+	ended := false
+	for _, m := range res.Messages {
+		if m.Type == protocol.TypeTrace && m.Trace.StreamStatus != nil && m.Trace.StreamStatus.StreamDescriptor.Name == "bank_accounts" &&
+			m.Trace.StreamStatus.Status == protocol.StreamIncomplete {
+			ended = true
+		}
+		if ended && m.Type == protocol.TypeRecord && m.Record.Stream == "bank_accounts" {
+			t.Fatalf("a bank_accounts record follows the stream's INCOMPLETE")
+		}
+	}
+	if !ended {
+		t.Fatalf("bank_accounts statuses %v, want INCOMPLETE", res.Statuses()["bank_accounts"])
+	}
+	if st := res.Statuses()["customers"]; st[len(st)-1] != protocol.StreamComplete {
+		t.Fatalf("customers statuses %v", st)
+	}
+	if got := len(res.Records("customers")); got != len(fake.IDs(fakestripe.KindCustomer)) {
+		t.Fatalf("%d customers emitted, the fake holds %d", got, len(fake.IDs(fakestripe.KindCustomer)))
 	}
 }

@@ -208,6 +208,7 @@ func shareParents(r *Reader, jobs []Job, until int64) []*streamRun {
 	for _, run := range runs {
 		if lead := byName[run.job.Stream.Parent]; lead != nil && sameBackfill(lead, run) {
 			lead.riders = append(lead.riders, run)
+			run.rider = true
 			continue
 		}
 		leads = append(leads, run)

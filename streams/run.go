@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -49,18 +50,26 @@ type streamRun struct {
 	// dropped is why this rider stopped riding (guarded by mu): it failed
 	// and its checkpoint no longer moves with its parent's.
 	dropped error
+	// rider is set on a stream riding on another. writing is then held
+	// (read) while it writes a record and (write) to drop out, so that
+	// no record of it follows its failure's INCOMPLETE: pages of parents
+	// in flight still reach it, and what they would emit no STATE covers.
+	rider   bool
+	writing sync.RWMutex
 	// failed ends the stream as failed (set by Read).
 	failed func(error)
 }
 
 // dropOut stops a rider that failed from riding, and reports its failure.
 func (s *streamRun) dropOut(err error) {
+	s.writing.Lock()
 	s.mu.Lock()
 	first := s.dropped == nil
 	if first {
 		s.dropped = err
 	}
 	s.mu.Unlock()
+	s.writing.Unlock()
 	if first && s.failed != nil {
 		s.failed(err)
 	}
@@ -156,11 +165,21 @@ func (s *streamRun) rateLimited(resetAt time.Time) {
 
 // emit writes one record with the fields the connector adds.
 func (s *streamRun) emit(data []byte, fields ...field) error {
+	if s.rider {
+		s.writing.RLock()
+		defer s.writing.RUnlock()
+	}
 	s.mu.Lock()
+	if s.dropped != nil {
+		s.mu.Unlock()
+		return errDroppedOut // (its fetches of children stop)
+	}
 	s.sinceState++
 	s.mu.Unlock()
 	return s.Out.Record(s.job.Stream.Name, data, renderFields(fields), s.Out.Now())
 }
+
+var errDroppedOut = errors.New("the stream failed and stopped riding on its parent")
 
 // How a read of created windows records its progress.
 type checkpoints int

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"source-stripe/internal/jsonscan"
 	"source-stripe/stripeapi"
@@ -53,6 +54,11 @@ type pager struct {
 	slots chan struct{}
 	// onPage runs after every page that arrives.
 	onPage func() error
+	// fanOut is set when emitting an object may send requests (the
+	// children of a parent): a page's objects are then emitted side by
+	// side on free page slots, so that a page of 100 parents is not 100
+	// round trips in a row.
+	fanOut bool
 }
 
 // window is a part of a created range still to read: lo <= created < hi,
@@ -171,7 +177,7 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 			page, rest, err := p.readWindow(ctx, path, base, w, idle)
 			pages.RLock()
 			if err == nil {
-				err = emitAll(page, emit)
+				err = p.emitPage(page, emit)
 			}
 			p.release()
 			mu.Lock()
@@ -250,6 +256,55 @@ func splitEven(lo, hi, parts int64) []window {
 	return split
 }
 
+// emitPage passes every object of page to emit, side by side when p.fanOut:
+// the caller, which holds a page slot, is joined by a helper for each slot
+// that is free while objects are left, and each helper holds its slot while
+// it works, so the requests in flight stay bounded by the slots. It returns
+// the first error; then the objects no one has started are not emitted.
+func (p *pager) emitPage(page stripeapi.Page, emit func([]byte) error) error {
+	n := int64(len(page.Data))
+	if !p.fanOut || p.slots == nil || n < 2 {
+		return emitAll(page, emit)
+	}
+	var (
+		next    atomic.Int64 // the next object to emit
+		stop    atomic.Bool
+		first   error
+		once    sync.Once
+		helpers sync.WaitGroup
+	)
+	work := func() bool {
+		i := next.Add(1) - 1
+		if i >= n || stop.Load() {
+			return false
+		}
+		if err := emit(page.Data[i]); err != nil {
+			once.Do(func() { first = err })
+			stop.Store(true)
+			return false
+		}
+		return true
+	}
+	hired := int64(0)
+	for {
+		for hired < n-next.Load()-1 && p.tryAcquire() {
+			hired++
+			helpers.Add(1)
+			go func() {
+				defer helpers.Done()
+				defer p.release()
+				for work() {
+				}
+			}()
+		}
+		if !work() {
+			break
+		}
+	}
+	helpers.Wait()
+	return first
+}
+
 func emitAll(page stripeapi.Page, emit func([]byte) error) error {
 	for _, obj := range page.Data {
 		if err := emit(obj); err != nil {
@@ -269,6 +324,16 @@ func (p *pager) acquire(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// tryAcquire takes a page slot if one is free now.
+func (p *pager) tryAcquire() bool {
+	select {
+	case p.slots <- struct{}{}:
+		return true
+	default:
+		return false
 	}
 }
 
