@@ -86,8 +86,11 @@ func analyze(p *problems, msgs []protocol.Message) runLog {
 		cursor, ok := createdCursor(log.last[name])
 		backlog := backlogOf(log.last[name])
 		for _, r := range rs {
-			if ok && backlog.covers(r.created, !r.lastState) {
+			if ok && backlog.covers(r.id, r.created) {
 				log.covered[name] = append(log.covered[name], r.id)
+				if r.lastState {
+					p.Errorf("%s: %s (created %d) follows the last STATE, whose backlog claims it was read before", name, r.id, r.created)
+				}
 				continue
 			}
 			if ok && r.created < cursor {
@@ -121,18 +124,18 @@ func backlogOf(st protocol.State) *backlog {
 	return s.Backlog
 }
 
-// covers reports whether an object created at c, above the cursor, was read
-// according to the backlog: below its upto and outside its windows. A
+// covers reports whether the object id, created at c above the cursor, was
+// read according to the backlog: below its upto and outside its windows. A
 // window continued after an object has read that object's second (its last
-// one) up to that object: an object of that second was read if it was
-// emitted before the STATE.
-func (b *backlog) covers(c int64, emittedBefore bool) bool {
+// one) up to that object: in the fake's order (newest first, then the
+// greater id), that object and those of its second listed before it.
+func (b *backlog) covers(id string, c int64) bool {
 	if b == nil || c >= b.Upto {
 		return false
 	}
 	for _, w := range b.Windows {
 		if w.After != "" && c == w.Hi-1 {
-			return emittedBefore
+			return id >= w.After
 		}
 		if w.Lo <= c && c < w.Hi {
 			return false
@@ -340,7 +343,7 @@ func TestGracefulShutdown(t *testing.T) {
 						pr.Errorf("%s started but has no STATE", stream)
 					}
 					if n := len(log.uncovered[stream]); n > 0 {
-						pr.Errorf("%s: %d records past the cursor of its last STATE %s", stream, n, log.last[stream].Stream.StreamState)
+						pr.Errorf("%s: %d records past the cursor of its last STATE, the first %s; the STATE: %s", stream, n, log.uncovered[stream][0], log.last[stream].Stream.StreamState)
 					}
 					if int(log.counted[stream]) != log.emitted[stream] {
 						pr.Errorf("%s: the STATEs count %v records, %d were emitted", stream, log.counted[stream], log.emitted[stream])

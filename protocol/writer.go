@@ -25,6 +25,10 @@ type Writer struct {
 	secrets []secret
 	now     func() time.Time
 	records int64
+	// since counts each stream's records written since its last STATE,
+	// in the order they are written, so a STATE's count is exactly the
+	// records between it and the stream's previous STATE.
+	since map[string]int64
 }
 
 // bufferSize: large enough that records go out in big writes.
@@ -124,6 +128,10 @@ func (w *Writer) Record(stream string, data []byte, fields []byte, emittedAt int
 	if w.err == nil {
 		_, w.err = w.out.Write(line)
 		w.records++
+		if w.since == nil {
+			w.since = map[string]int64{}
+		}
+		w.since[stream]++
 	}
 	err := w.err
 	w.mu.Unlock()
@@ -175,12 +183,16 @@ func (w *Writer) Records() int64 {
 // Write writes any message and flushes, so that everything before it is
 // visible downstream.
 func (w *Writer) Write(m Message) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.writeLocked(m)
+}
+
+func (w *Writer) writeLocked(m Message) error {
 	line, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.err != nil {
 		return w.err
 	}
@@ -224,13 +236,18 @@ func (w *Writer) StreamStatus(stream, status string, reasons ...StatusReason) er
 	}})
 }
 
-// StreamState writes a STREAM STATE for stream, covering recordCount records
-// emitted since the stream's previous STATE.
-func (w *Writer) StreamState(stream string, state json.RawMessage, recordCount int64) error {
-	return w.Write(Message{Type: TypeState, State: &State{
+// StreamState writes a STREAM STATE for stream. Its sourceStats count the
+// stream's records written since its previous STATE: the writer counts them
+// as it writes them, so the count is exact whichever goroutines wrote them.
+func (w *Writer) StreamState(stream string, state json.RawMessage) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	count := w.since[stream]
+	delete(w.since, stream)
+	return w.writeLocked(Message{Type: TypeState, State: &State{
 		Type:        StateTypeStream,
 		Stream:      &StreamState{StreamDescriptor: StreamDescriptor{Name: stream}, StreamState: state},
-		SourceStats: &StateStats{RecordCount: float64(recordCount)},
+		SourceStats: &StateStats{RecordCount: float64(count)},
 	}})
 }
 

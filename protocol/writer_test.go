@@ -11,6 +11,9 @@ import (
 	"testing"
 )
 
+// TestWriterKeepsLinesWholeUnderConcurrency: 8 goroutines write records
+// and STATEs at once; every line is whole, and every STATE counts exactly
+// the records written between it and the previous STATE.
 func TestWriterKeepsLinesWholeUnderConcurrency(t *testing.T) {
 	var buf bytes.Buffer
 	w := NewWriter(&buf)
@@ -25,7 +28,7 @@ func TestWriterKeepsLinesWholeUnderConcurrency(t *testing.T) {
 					t.Error(err)
 				}
 				if i%100 == 0 {
-					w.StreamState("charges", json.RawMessage(`{"created":1}`), 100)
+					w.StreamState("charges", json.RawMessage(`{"created":1}`))
 				}
 			}
 		}()
@@ -35,15 +38,23 @@ func TestWriterKeepsLinesWholeUnderConcurrency(t *testing.T) {
 	ids := map[string]bool{}
 	sc := bufio.NewScanner(&buf)
 	sc.Buffer(nil, 1<<20)
+	since := 0 // records since the last STATE: what its count must say
 	for sc.Scan() {
 		var m Message
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("broken line %q: %v", sc.Text(), err)
 		}
-		if m.Type == TypeRecord {
+		switch m.Type {
+		case TypeRecord:
 			var rec struct{ ID string }
 			json.Unmarshal(m.Record.Data, &rec)
 			ids[rec.ID] = true
+			since++
+		case TypeState:
+			if int(m.State.SourceStats.RecordCount) != since {
+				t.Fatalf("a STATE counts %v records, %d precede it since the last", m.State.SourceStats.RecordCount, since)
+			}
+			since = 0
 		}
 	}
 	if len(ids) != 8*500 {

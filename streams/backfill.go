@@ -77,7 +77,7 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
 	if len(s.riders) > 0 {
 		emit = s.withRiders(ctx, emit)
-		s.pager.fanOut = true
+		s.pager.fetchesChildren()
 	}
 	return s.readRange(ctx, st.Path, params(st.Params), lo, s.until, 0, emit, withCheckpoints)
 }
@@ -131,7 +131,7 @@ func (s *streamRun) readChildren(ctx context.Context, lo, hi int64, mode checkpo
 		return err
 	}
 	parent, _ := Lookup(s.job.Stream.Parent)
-	s.pager.fanOut = true
+	s.pager.fetchesChildren()
 	return s.readRange(ctx, parent.Path, params(parent.Params), lo, hi, 0, onParent, mode)
 }
 

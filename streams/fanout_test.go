@@ -228,3 +228,55 @@ func TestDroppedRiderWritesNoMore(t *testing.T) {
 		t.Fatalf("%d customers emitted, the fake holds %d", got, len(fake.IDs(fakestripe.KindCustomer)))
 	}
 }
+
+// TestCheckpointDoesNotWaitForAPageBeingEmitted: while the newest window's
+// page is still being emitted (its children take long), the older windows
+// finish and the cursor moves past them at once. (A lock that made a
+// checkpoint wait for every page being emitted stalled the reads behind it
+// for seconds at a time when pages carry children.)
+func TestCheckpointDoesNotWaitForAPageBeingEmitted(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindCharge: 400}
+	fake, client := seeded(t, d)
+	var newest ref
+	for _, raw := range fake.Objects(fakestripe.KindCharge) {
+		if r, _ := objectRef(raw); r.Created > newest.Created {
+			newest = r
+		}
+	}
+	p := &pager{client: client, windowRecords: defaultWindowRecords, workers: 4, slots: make(chan struct{}, 4)}
+	lo, hi := d.Start.Unix(), newest.Created+1
+	queue := splitEven(lo, hi, 4)
+	release := make(chan struct{})
+	moved := make(chan int64, 16)
+	emit := func(raw []byte) error {
+		if r, _ := objectRef(raw); r.ID == newest.ID {
+			<-release // the newest window's page is held mid-emission
+		}
+		return nil
+	}
+	progress := func(c int64, _ []window) error {
+		moved <- c
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.readWindows(context.Background(), "/v1/charges", nil, queue, hi, emit, progress)
+		done <- err
+	}()
+	want := queue[len(queue)-1].lo // the older windows done
+	deadline := time.After(5 * time.Second)
+	for reached := false; !reached; {
+		select {
+		case c := <-moved:
+			reached = c >= want
+		case <-deadline:
+			close(release)
+			t.Fatalf("the cursor did not reach %d while the newest window's page was being emitted", want)
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -105,10 +105,6 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 		reading = map[*window]bool{}
 		cursor  = queue[0].lo
 		failed  error
-		// pages is held (read) by a worker from emitting a page until its
-		// rest is queued, and (write) while a checkpoint is taken, so that
-		// a checkpoint's backlog never misses a page already emitted.
-		pages sync.RWMutex
 	)
 	// backlog is what is left to read, oldest first.
 	backlog := func() []window {
@@ -174,8 +170,12 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 			reading[&w] = true
 			mu.Unlock()
 
+			// w stays in reading, and so in every checkpoint's backlog,
+			// until its page is emitted; then it leaves reading and what is
+			// left of it is queued, in one step under mu. So a checkpoint
+			// never counts a page not emitted yet, and never waits for one
+			// being emitted (with its children, that can take seconds).
 			page, rest, err := p.readWindow(ctx, path, base, w, idle)
-			pages.RLock()
 			if err == nil {
 				err = p.emitPage(page, emit)
 			}
@@ -192,24 +192,14 @@ func (p *pager) readWindows(ctx context.Context, path string, base url.Values, q
 				i, _ := slices.BinarySearchFunc(queue, r.lo, func(q window, lo int64) int { return cmp.Compare(q.lo, lo) })
 				queue = slices.Insert(queue, i, r)
 			}
-			advanced := failed == nil && lowest() > cursor
+			if c := lowest(); failed == nil && c > cursor {
+				cursor = c
+				if err := progress(c, backlog()); err != nil {
+					fail(err)
+				}
+			}
 			wake.Broadcast()
 			mu.Unlock()
-			pages.RUnlock()
-
-			if advanced {
-				pages.Lock()
-				mu.Lock()
-				if c := lowest(); failed == nil && c > cursor {
-					cursor = c
-					if err := progress(c, backlog()); err != nil {
-						fail(err)
-						wake.Broadcast()
-					}
-				}
-				mu.Unlock()
-				pages.Unlock()
-			}
 		}
 	}
 	var wg sync.WaitGroup
@@ -254,6 +244,16 @@ func splitEven(lo, hi, parts int64) []window {
 		split = append(split, window{lo: l, hi: min(l+width, hi)})
 	}
 	return split
+}
+
+// fetchesChildren sets the pager up for emits that send requests (the
+// children of each parent): a page's objects go out side by side, and
+// windows split down to about a page, since every page of parents is a
+// hundred requests: the more pages of parents are in flight, the fewer
+// slots idle while one waits for its next page.
+func (p *pager) fetchesChildren() {
+	p.fanOut = true
+	p.windowRecords = min(p.windowRecords, pageLimit)
 }
 
 // emitPage passes every object of page to emit, side by side when p.fanOut:
