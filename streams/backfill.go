@@ -77,7 +77,11 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 	emit := func(obj []byte) error { return s.emit(obj, s.updatedFromCreated(obj)...) }
 	if len(s.riders) > 0 {
 		emit = s.withRiders(ctx, emit)
-		s.pager.fetchesChildren()
+		for _, r := range s.riders {
+			if r.job.Stream.EmbeddedList == "" {
+				s.pager.fetchesChildren()
+			}
+		}
 	}
 	return s.readRange(ctx, st.Path, params(st.Params), lo, s.until, 0, emit, withCheckpoints)
 }
@@ -131,7 +135,9 @@ func (s *streamRun) readChildren(ctx context.Context, lo, hi int64, mode checkpo
 		return err
 	}
 	parent, _ := Lookup(s.job.Stream.Parent)
-	s.pager.fetchesChildren()
+	if s.job.Stream.EmbeddedList == "" {
+		s.pager.fetchesChildren()
+	}
 	return s.readRange(ctx, parent.Path, params(parent.Params), lo, hi, 0, onParent, mode)
 }
 

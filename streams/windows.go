@@ -247,7 +247,8 @@ func splitEven(lo, hi, parts int64) []window {
 }
 
 // fetchesChildren sets the pager up for emits that send requests (the
-// children of each parent): a page's objects go out side by side, and
+// children of each parent, when the parent does not embed them): a page's
+// objects go out side by side, and
 // windows split down to about a page, since every page of parents is a
 // hundred requests: the more pages of parents are in flight, the fewer
 // slots idle while one waits for its next page.
