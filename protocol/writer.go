@@ -236,6 +236,14 @@ func (w *Writer) StreamStatus(stream, status string, reasons ...StatusReason) er
 	}})
 }
 
+// Unstated returns how many records of stream were written since its last
+// STATE.
+func (w *Writer) Unstated(stream string) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.since[stream]
+}
+
 // StreamState writes a STREAM STATE for stream. Its sourceStats count the
 // stream's records written since its previous STATE: the writer counts them
 // as it writes them, so the count is exact whichever goroutines wrote them.

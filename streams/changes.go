@@ -290,7 +290,7 @@ func (s *streamRun) applyEvents(ctx context.Context, whi int64) error {
 	// least every Heartbeat; a one-off read checkpoints every window.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.Follow && s.sinceState == 0 && s.Now().Sub(s.lastStateAt) < s.Heartbeat {
+	if s.Follow && s.Out.Unstated(s.job.Stream.Name) == 0 && s.Now().Sub(s.lastStateAt) < s.Heartbeat {
 		return nil
 	}
 	return s.checkpointLocked()

@@ -280,3 +280,25 @@ func TestLateCheckoutSessionIsListedAgain(t *testing.T) {
 		t.Fatalf("%s never emitted; the first read's STATE %s promised it", late, saved.Marshal())
 	}
 }
+
+// TestRelistAroundBacklogWindows: the last 30 s below a backlog's upto are
+// listed again around the windows there, not only above the highest one:
+// an object listed late in a gap between two windows is emitted.
+func TestRelistAroundBacklogWindows(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindBalanceTransaction: 50}
+	fake, client := seeded(t, d)
+	now := d.End.Add(time.Hour)
+	upto := now.Unix() - 120
+	late := fake.Create(fakestripe.KindBalanceTransaction, time.Unix(upto-25, 0), nil) // in the gap
+	cursor := upto - 3600
+	saved := state.Stream{Version: state.Version, Created: &cursor, Backlog: &state.Backlog{Upto: upto,
+		Windows: []state.Window{{Lo: cursor, Hi: cursor + 60}, {Lo: upto - 20, Hi: upto - 10}}}}
+	res, err := read(t, context.Background(), client, "balance_transactions", d.Start, now, 0, saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(testbin.IDs(res.Records("balance_transactions")), late) {
+		t.Fatalf("%s, created in [upto-30, upto) between two backlog windows, was not listed again", late)
+	}
+}

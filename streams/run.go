@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,7 +38,6 @@ type streamRun struct {
 	limitedAt   time.Time // when RATE_LIMITED was last reported
 	lastState   string    // last STATE emitted this run; "" before the first
 	lastStateAt time.Time // when it was emitted
-	sinceState  int64     // records emitted since the last STATE
 
 	pending []event // events read for this stream, not yet applied
 	// relisted: listNew has listed again below the cursor this run.
@@ -105,9 +105,7 @@ func (s *streamRun) changeTracked() bool { return s.job.Incremental && s.job.Str
 func (s *streamRun) start(ctx context.Context) error {
 	ctx = stripeapi.WithRateLimitNotice(ctx, func(resetAt time.Time) {
 		for _, m := range s.crew() {
-			if m.droppedOut() == nil {
-				m.rateLimited(resetAt)
-			}
+			m.rateLimited(resetAt)
 		}
 	})
 	for _, m := range s.crew() {
@@ -150,9 +148,13 @@ func (s *streamRun) running() error {
 // rateLimited reports that the stream waits on Stripe's rate limit, at most
 // once a second.
 func (s *streamRun) rateLimited(resetAt time.Time) {
+	if s.rider { // (no status of a rider follows its INCOMPLETE either)
+		s.writing.RLock()
+		defer s.writing.RUnlock()
+	}
 	s.mu.Lock()
 	now := s.Now()
-	if now.Sub(s.limitedAt) < time.Second {
+	if s.dropped != nil || now.Sub(s.limitedAt) < time.Second {
 		s.mu.Unlock()
 		return
 	}
@@ -170,12 +172,11 @@ func (s *streamRun) emit(data []byte, fields ...field) error {
 		defer s.writing.RUnlock()
 	}
 	s.mu.Lock()
-	if s.dropped != nil {
-		s.mu.Unlock()
+	dropped := s.dropped
+	s.mu.Unlock()
+	if dropped != nil {
 		return errDroppedOut // (its fetches of children stop)
 	}
-	s.sinceState++
-	s.mu.Unlock()
 	return s.Out.Record(s.job.Stream.Name, data, renderFields(fields), s.Out.Now())
 }
 
@@ -250,14 +251,25 @@ func (s *streamRun) plan(lo, hi, relist int64) ([]window, int64) {
 		return []window{{lo: lo, hi: hi}}, hi
 	}
 	var queue []window
-	top := b.Upto - relist // (above the windows: they are read anyway)
 	for _, w := range b.Windows {
 		queue = append(queue, window{lo: w.Lo, hi: w.Hi, after: w.After})
-		top = max(top, w.Hi)
+	}
+	slices.SortFunc(queue, func(a, b window) int { return cmp.Compare(a.lo, b.lo) })
+	// The last relist seconds below upto, around the windows (they are
+	// read anyway), then what lies past upto.
+	from := b.Upto - relist
+	for _, w := range slices.Clone(queue) {
+		if from < min(w.lo, b.Upto) {
+			queue = append(queue, window{lo: from, hi: min(w.lo, b.Upto)})
+		}
+		from = max(from, w.hi)
+	}
+	if from < b.Upto {
+		queue = append(queue, window{lo: from, hi: b.Upto})
 	}
 	end := max(hi, b.Upto)
-	if top < hi {
-		queue = append(queue, window{lo: top, hi: hi})
+	if b.Upto < hi {
+		queue = append(queue, window{lo: b.Upto, hi: hi})
 	}
 	if first := lowestLo(queue, end); lo < first {
 		queue = append(queue, window{lo: lo, hi: first})
@@ -305,12 +317,13 @@ func (s *streamRun) checkpoint() error {
 func (s *streamRun) checkpointLocked() error {
 	st := state.Stream{Version: state.Version, Created: s.cursor, Events: s.events, Backlog: s.backlog}
 	raw := st.Marshal()
-	if string(raw) == s.lastState && s.sinceState == 0 {
+	// (The writer's count, not one kept here: a record counted before it
+	// is written could otherwise land after a STATE that was skipped.)
+	if string(raw) == s.lastState && s.Out.Unstated(s.job.Stream.Name) == 0 {
 		return nil
 	}
 	s.lastState = string(raw)
 	s.lastStateAt = s.Now()
-	s.sinceState = 0
 	return s.Out.StreamState(s.job.Stream.Name, raw)
 }
 

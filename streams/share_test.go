@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"source-stripe/internal/fakestripe"
+	"source-stripe/internal/jsonscan"
 	"source-stripe/internal/testbin"
 	"source-stripe/protocol"
 	"source-stripe/state"
@@ -214,4 +215,66 @@ func invoicePages(log *requestLog) (n, distinct int) {
 		}
 	}
 	return n, len(seen)
+}
+
+// slowChildren delays each bank account list by a pseudo-random time.
+type slowChildren struct {
+	Lister
+	n atomic.Int64
+}
+
+func (s *slowChildren) ListPage(ctx context.Context, path string, q url.Values) (stripeapi.Page, error) {
+	if strings.HasSuffix(path, "/bank_accounts") {
+		time.Sleep(time.Duration(s.n.Add(7)%5) * time.Millisecond)
+	}
+	return s.Lister.ListPage(ctx, path, q)
+}
+
+// TestRiderStatesPromiseOnlyEmitted: customers with bank accounts riding,
+// children fetched side by side: every STATE of either stream promises only
+// parents whose records (and children) were written before it.
+func TestRiderStatesPromiseOnlyEmitted(t *testing.T) {
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindCustomer: 1500}
+	d.BankAccountsPerCustomer, d.BalanceTransactionsPerCustomer, d.BigCustomerBalanceTransactions = 1, 0, 0
+	fake, client := seeded(t, d)
+	customers, _ := Lookup("customers")
+	accounts, _ := Lookup("bank_accounts")
+	var out bytes.Buffer
+	r := &Reader{Client: &slowChildren{Lister: client}, Out: protocol.NewWriter(&out), StartDate: d.Start, MaxPages: 6,
+		WindowRecords: 100, Now: func() time.Time { return d.End.Add(time.Minute) }}
+	if err := r.Read(context.Background(), []Job{{Stream: customers, Incremental: true}, {Stream: accounts, Incremental: true}}); err != nil {
+		t.Fatal(err)
+	}
+	r.Out.Flush()
+	created := map[string]int64{}
+	for _, raw := range fake.Objects(fakestripe.KindCustomer) {
+		o, _ := objectRef(raw)
+		created[o.ID] = o.Created
+	}
+	seen := map[string]map[string]bool{"customers": {}, "bank_accounts": {}} // parent ids emitted
+	n := 0
+	for _, m := range testbin.ParseMessages(t, out.Bytes()) {
+		switch m.Type {
+		case protocol.TypeRecord:
+			id := jsonscan.String(m.Record.Data, "id")
+			if m.Record.Stream == "bank_accounts" {
+				id = jsonscan.String(m.Record.Data, "customer")
+			}
+			seen[m.Record.Stream][id] = true
+		case protocol.TypeState:
+			n++
+			var st state.Stream
+			json.Unmarshal(m.State.Stream.StreamState, &st)
+			name := m.State.Stream.StreamDescriptor.Name
+			for id, c := range created {
+				if claims(st, c) && !seen[name][id] {
+					t.Fatalf("STATE %d of %s %s promises customer %s (created %d), not emitted before it", n, name, m.State.Stream.StreamState, id, c)
+				}
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d STATEs: want several checkpoints to check", n)
+	}
 }
