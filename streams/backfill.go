@@ -78,7 +78,7 @@ func (s *streamRun) readCreatedTracked(ctx context.Context) error {
 	if len(s.riders) > 0 {
 		emit = s.withRiders(ctx, emit)
 		for _, r := range s.riders {
-			if r.job.Stream.EmbeddedList == "" {
+			if r.job.Stream.requestPerParent() {
 				s.pager.fetchesChildren()
 			}
 		}
@@ -135,7 +135,7 @@ func (s *streamRun) readChildren(ctx context.Context, lo, hi int64, mode checkpo
 		return err
 	}
 	parent, _ := Lookup(s.job.Stream.Parent)
-	if s.job.Stream.EmbeddedList == "" {
+	if s.job.Stream.requestPerParent() {
 		s.pager.fetchesChildren()
 	}
 	return s.readRange(ctx, parent.Path, params(parent.Params), lo, hi, 0, onParent, mode)

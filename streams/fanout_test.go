@@ -193,21 +193,11 @@ func (f *failingChildren) ListPage(ctx context.Context, path string, q url.Value
 // lists start failing while many are in flight. The stream ends INCOMPLETE
 // and no record of it follows that; customers complete in full.
 func TestDroppedRiderWritesNoMore(t *testing.T) {
-	d := fakestripe.DefaultDataset()
-	d.Counts = map[string]int{fakestripe.KindCustomer: 1000}
-	d.BankAccountsPerCustomer, d.BalanceTransactionsPerCustomer, d.BigCustomerBalanceTransactions = 1, 0, 0
-	fake, client := seeded(t, d)
-	customers, _ := Lookup("customers")
-	accounts, _ := Lookup("bank_accounts")
-	var out bytes.Buffer
-	r := &Reader{Client: &failingChildren{Lister: client, from: 60, delay: 2 * time.Millisecond}, Out: protocol.NewWriter(&out),
-		StartDate: d.Start, MaxPages: 16, Now: func() time.Time { return d.End.Add(time.Minute) }}
-	err := r.Read(context.Background(), []Job{{Stream: customers, Incremental: true}, {Stream: accounts, Incremental: true}})
+	d, fake, client := customersWithAccounts(t, 1000)
+	res, err := readCustomersAndAccounts(t, d, &Reader{Client: &failingChildren{Lister: client, from: 60, delay: 2 * time.Millisecond}, MaxPages: 16})
 	if !errors.Is(err, ErrStreamsFailed) {
 		t.Fatalf("Read returned %v, want ErrStreamsFailed", err)
 	}
-	r.Out.Flush()
-	res := testbin.Result{Messages: testbin.ParseMessages(t, out.Bytes())}
 	ended := false
 	for _, m := range res.Messages {
 		if m.Type == protocol.TypeTrace && m.Trace.StreamStatus != nil && m.Trace.StreamStatus.StreamDescriptor.Name == "bank_accounts" &&

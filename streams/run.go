@@ -170,12 +170,9 @@ func (s *streamRun) emit(data []byte, fields ...field) error {
 	if s.rider {
 		s.writing.RLock()
 		defer s.writing.RUnlock()
-	}
-	s.mu.Lock()
-	dropped := s.dropped
-	s.mu.Unlock()
-	if dropped != nil {
-		return errDroppedOut // (its fetches of children stop)
+		if s.droppedOut() != nil {
+			return errDroppedOut // (its fetches of children stop)
+		}
 	}
 	return s.Out.Record(s.job.Stream.Name, data, renderFields(fields), s.Out.Now())
 }
@@ -239,12 +236,11 @@ func (s *streamRun) readRange(ctx context.Context, path string, base url.Values,
 
 // plan returns the windows to read for [lo, hi): a saved backlog, what lies
 // past it (from relist below its upto), and what lies below it down to lo
-// (a lookback); and where the
-// range they are left of ends: hi, or the backlog's upto when that is later.
-// (A read resumed within the second its backlog was saved, or on a clock
-// behind the last one, must still claim all the backlog claimed: its
-// checkpoints would otherwise give up ground, and the next read would list
-// again what was read.)
+// (a lookback); and where the range they are what is left of ends: hi, or
+// the backlog's upto when that is later. (A read resumed within the second
+// its backlog was saved, or on a clock behind the last one, must still
+// claim all the backlog claimed: its checkpoints would otherwise give up
+// ground, and the next read would list again what was read.)
 func (s *streamRun) plan(lo, hi, relist int64) ([]window, int64) {
 	b := s.backlog
 	if b == nil {

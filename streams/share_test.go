@@ -234,19 +234,11 @@ func (s *slowChildren) ListPage(ctx context.Context, path string, q url.Values) 
 // children fetched side by side: every STATE of either stream promises only
 // parents whose records (and children) were written before it.
 func TestRiderStatesPromiseOnlyEmitted(t *testing.T) {
-	d := fakestripe.DefaultDataset()
-	d.Counts = map[string]int{fakestripe.KindCustomer: 1500}
-	d.BankAccountsPerCustomer, d.BalanceTransactionsPerCustomer, d.BigCustomerBalanceTransactions = 1, 0, 0
-	fake, client := seeded(t, d)
-	customers, _ := Lookup("customers")
-	accounts, _ := Lookup("bank_accounts")
-	var out bytes.Buffer
-	r := &Reader{Client: &slowChildren{Lister: client}, Out: protocol.NewWriter(&out), StartDate: d.Start, MaxPages: 6,
-		WindowRecords: 100, Now: func() time.Time { return d.End.Add(time.Minute) }}
-	if err := r.Read(context.Background(), []Job{{Stream: customers, Incremental: true}, {Stream: accounts, Incremental: true}}); err != nil {
+	d, fake, client := customersWithAccounts(t, 1500)
+	res, err := readCustomersAndAccounts(t, d, &Reader{Client: &slowChildren{Lister: client}, MaxPages: 6, WindowRecords: 100})
+	if err != nil {
 		t.Fatal(err)
 	}
-	r.Out.Flush()
 	created := map[string]int64{}
 	for _, raw := range fake.Objects(fakestripe.KindCustomer) {
 		o, _ := objectRef(raw)
@@ -254,7 +246,7 @@ func TestRiderStatesPromiseOnlyEmitted(t *testing.T) {
 	}
 	seen := map[string]map[string]bool{"customers": {}, "bank_accounts": {}} // parent ids emitted
 	n := 0
-	for _, m := range testbin.ParseMessages(t, out.Bytes()) {
+	for _, m := range res.Messages {
 		switch m.Type {
 		case protocol.TypeRecord:
 			id := jsonscan.String(m.Record.Data, "id")
@@ -277,4 +269,28 @@ func TestRiderStatesPromiseOnlyEmitted(t *testing.T) {
 	if n < 3 {
 		t.Errorf("%d STATEs: want several checkpoints to check", n)
 	}
+}
+
+// customersWithAccounts seeds a fake with n customers of one bank account
+// each.
+func customersWithAccounts(t *testing.T, n int) (fakestripe.Dataset, *fakestripe.Server, Lister) {
+	d := fakestripe.DefaultDataset()
+	d.Counts = map[string]int{fakestripe.KindCustomer: n}
+	d.BankAccountsPerCustomer, d.BalanceTransactionsPerCustomer, d.BigCustomerBalanceTransactions = 1, 0, 0
+	fake, client := seeded(t, d)
+	return d, fake, client
+}
+
+// readCustomersAndAccounts reads customers with bank accounts riding on
+// them, a first sync of d with r's client and limits.
+func readCustomersAndAccounts(t *testing.T, d fakestripe.Dataset, r *Reader) (testbin.Result, error) {
+	t.Helper()
+	customers, _ := Lookup("customers")
+	accounts, _ := Lookup("bank_accounts")
+	var out bytes.Buffer
+	r.Out, r.StartDate = protocol.NewWriter(&out), d.Start
+	r.Now = func() time.Time { return d.End.Add(time.Minute) }
+	err := r.Read(context.Background(), []Job{{Stream: customers, Incremental: true}, {Stream: accounts, Incremental: true}})
+	r.Out.Flush()
+	return testbin.Result{Messages: testbin.ParseMessages(t, out.Bytes())}, err
 }

@@ -116,6 +116,10 @@ type Stream struct {
 // ChangeTracked reports whether the stream follows Stripe's events.
 func (s Stream) ChangeTracked() bool { return len(s.Events) > 0 }
 
+// requestPerParent reports whether a child stream's children cost a request
+// per parent: its parent does not embed them.
+func (s Stream) requestPerParent() bool { return s.Parent != "" && s.EmbeddedList == "" }
+
 // IsDeletion reports whether an event of type typ means its object is gone.
 // customer.subscription.deleted is not one: the subscription is canceled,
 // and still listed (with status=all) and retrievable.

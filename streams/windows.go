@@ -82,8 +82,8 @@ type window struct {
 // called concurrently.
 //
 // When reading stops early (an error, or ctx canceled), readWindows returns
-// the backlog: exactly what was not emitted, since a page is emitted whole
-// or not at all.
+// the backlog: every window whose page was not emitted in full (one that
+// failed midway, say on a child list, is read again whole).
 //
 // Windows adapt to the data: a wide range starts as p.open windows, and
 // the first request of each asks for the whole window. When a window's
