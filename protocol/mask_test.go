@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"source-stripe/internal/jsontree"
 )
 
 // decodedStrings returns every string value of every message written, as a
@@ -15,29 +17,13 @@ import (
 func decodedStrings(t *testing.T, out []byte) []string {
 	t.Helper()
 	var all []string
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case string:
-			all = append(all, v)
-		case map[string]any:
-			for k, x := range v {
-				all = append(all, k)
-				walk(x)
-			}
-		case []any:
-			for _, x := range v {
-				walk(x)
-			}
-		}
-	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		var v any
 		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
 			t.Fatalf("broken line %q: %v", sc.Text(), err)
 		}
-		walk(v)
+		all = jsontree.Strings(all, v)
 	}
 	return all
 }

@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"regexp"
-	"source-stripe/internal/jsonscan"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"source-stripe/internal/jsonscan"
 )
 
 // Writer is the one writer of Airbyte messages on stdout. It is safe for

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"source-stripe/internal/jsontree"
 	"source-stripe/protocol"
 )
 
@@ -128,25 +129,7 @@ func decode(raw []byte) (any, []string) {
 	if dec.Decode(&doc) != nil {
 		return nil, nil
 	}
-	var strs []string
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case string:
-			strs = append(strs, v)
-		case map[string]any:
-			for k, x := range v {
-				strs = append(strs, k)
-				walk(x)
-			}
-		case []any:
-			for _, x := range v {
-				walk(x)
-			}
-		}
-	}
-	walk(doc)
-	return doc, strs
+	return doc, jsontree.Strings(nil, doc)
 }
 
 func countIn(strs []string, s string) int {

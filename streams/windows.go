@@ -456,7 +456,7 @@ func boundaryIDs(page stripeapi.Page, second int64) []string {
 // can be followed: has_more is never on an empty page, and a page never
 // repeats the object it starts after.)
 func (p *pager) paginate(ctx context.Context, path string, query url.Values, emit func([]byte) error) error {
-	var emitted []string // the last page's ids, in list order
+	var last []json.RawMessage // the last page: where to go on from
 	for {
 		page, err := p.page(ctx, path, query)
 		for stripeapi.AnchorGone(err) && query.Get("starting_after") != "" {
@@ -464,8 +464,9 @@ func (p *pager) paginate(ctx context.Context, path string, query url.Values, emi
 			// the one before it on the last page (nothing between them is
 			// left), or, when the whole page is gone, from the top again,
 			// which emits the earlier pages twice.
-			if i := slices.Index(emitted, query.Get("starting_after")); i > 0 {
-				query.Set("starting_after", emitted[i-1])
+			anchor := query.Get("starting_after")
+			if i := slices.IndexFunc(last, func(raw json.RawMessage) bool { return jsonscan.String(raw, "id") == anchor }); i > 0 {
+				query.Set("starting_after", jsonscan.String(last[i-1], "id"))
 			} else {
 				query.Del("starting_after")
 			}
@@ -477,15 +478,12 @@ func (p *pager) paginate(ctx context.Context, path string, query url.Values, emi
 		if err := emitAll(page, emit); err != nil || !page.HasMore {
 			return err
 		}
-		emitted = emitted[:0]
-		for _, raw := range page.Data {
-			r, err := objectRef(raw)
-			if err != nil {
-				return err
-			}
-			emitted = append(emitted, r.ID)
+		r, err := objectRef(page.Data[len(page.Data)-1])
+		if err != nil {
+			return err
 		}
-		query.Set("starting_after", emitted[len(emitted)-1])
+		last = page.Data
+		query.Set("starting_after", r.ID)
 	}
 }
 
