@@ -51,6 +51,19 @@ func start(t *testing.T, env []string, args ...string) *connector {
 			c.resps = append(c.resps, resp)
 		}
 	})
+	c.Progress = func() string {
+		var docs, checkpoints int
+		rs := c.responses()
+		for _, r := range rs {
+			switch {
+			case r.Captured != nil:
+				docs++
+			case r.Checkpoint != nil:
+				checkpoints++
+			}
+		}
+		return fmt.Sprintf("%d responses, %d documents, %d checkpoints", len(rs), docs, checkpoints)
+	}
 	return c
 }
 

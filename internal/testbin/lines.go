@@ -21,6 +21,9 @@ type Lines struct {
 	stderr LockedBuffer
 	notify chan struct{}
 	done   chan struct{}
+	// Progress, when set, says what stdout has brought so far, for a
+	// WaitFor that fails.
+	Progress func() string
 }
 
 // StartLines starts the connector with env (added to BaseEnv) and args.
@@ -97,13 +100,20 @@ func (l *Lines) WaitFor(timeout time.Duration, what string, cond func() bool) {
 		case <-time.After(50 * time.Millisecond):
 		case <-l.done:
 			if !cond() {
-				l.t.Fatalf("the connector exited before %s; stderr:\n%s", what, l.Stderr())
+				l.t.Fatalf("the connector exited before %s%s; stderr:\n%s", what, l.progress(), l.Stderr())
 			}
 			return
 		case <-deadline:
-			l.t.Fatalf("no %s within %s; stderr:\n%s", what, timeout, l.Stderr())
+			l.t.Fatalf("no %s within %s%s; stderr:\n%s", what, timeout, l.progress(), l.Stderr())
 		}
 	}
+}
+
+func (l *Lines) progress() string {
+	if l.Progress == nil {
+		return ""
+	}
+	return " (so far: " + l.Progress() + ")"
 }
 
 // Exit waits for the process to exit, at most timeout (then it kills it and
